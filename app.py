@@ -1,0 +1,56 @@
+"""xtimer: HTTP callbacks on a cron schedule. Routes and event handlers only; the logic is in chalicelib."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalice import Chalice, Rate, Response
+from chalice.app import SQSEvent
+
+from chalicelib import api, config
+from chalicelib.wiring import services
+
+app = Chalice(app_name="xtimer")
+app.log.setLevel(logging.INFO)
+logging.getLogger("chalicelib").setLevel(logging.INFO)
+
+JSON_BODY_TYPES = ["application/json", "text/plain", "application/octet-stream"]
+
+
+@app.middleware("http")
+def envelope_every_reply(event: Any, get_response: Any) -> Response:
+    return api.envelope_middleware(event, get_response)
+
+
+@app.route("/health", methods=["GET"])
+def health() -> Response:
+    return api.health()
+
+
+@app.route("/xtimer/creatTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
+def creat_timer() -> Response:
+    return api.create_timer(app.current_request.raw_body)
+
+
+@app.route("/xtimer/createTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
+def create_timer() -> Response:
+    return api.create_timer(app.current_request.raw_body)
+
+
+@app.route("/xtimer/enableTimer", methods=["GET"])
+def enable_timer() -> Response:
+    return api.enable_timer(app.current_request.query_params or {})
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
+def tick(event: Any) -> dict[str, Any]:
+    """Enqueue the fires of the coming window (one tick at a time: reserved concurrency 1)."""
+    return api.report(services().tick.run())
+
+
+@app.on_sqs_message(
+    queue=config.fire_queue(), batch_size=10, name="worker"
+)
+def worker(event: SQSEvent) -> dict[str, Any]:
+    """Make the callbacks of a batch of fires; failed ones are reported for redelivery."""
+    return services().worker.handle([record.to_dict() for record in event])

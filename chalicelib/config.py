@@ -1,0 +1,88 @@
+"""Settings of the running service, read from the environment each time they are asked for.
+
+Nothing here is cached at import time: the Chalice test client applies a stage's environment
+variables only during a call, and the local stack sets them after some modules are imported.
+Every name has a default derived from the stage, so two stages can share one AWS account.
+"""
+from __future__ import annotations
+
+import os
+
+DEFAULT_STAGE = "dev"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+def stage() -> str:
+    return _env("XTIMER_STAGE", DEFAULT_STAGE)
+
+
+def resource_prefix() -> str:
+    """Prefix of every table and queue name: `xtimer-<stage>` unless overridden."""
+    return _env("XTIMER_RESOURCE_PREFIX", f"xtimer-{stage()}")
+
+
+def timers_table() -> str:
+    return _env("XTIMER_TIMERS_TABLE", f"{resource_prefix()}-timers")
+
+
+def timer_names_table() -> str:
+    return _env("XTIMER_TIMER_NAMES_TABLE", f"{resource_prefix()}-timer-names")
+
+
+def tasks_table() -> str:
+    return _env("XTIMER_TASKS_TABLE", f"{resource_prefix()}-tasks")
+
+
+def fire_queue() -> str:
+    return _env("XTIMER_FIRE_QUEUE", f"{resource_prefix()}-fires")
+
+
+def dead_letter_queue() -> str:
+    return _env("XTIMER_DEAD_LETTER_QUEUE", f"{resource_prefix()}-fires-dlq")
+
+
+def region() -> str:
+    return _env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1"))
+
+
+def endpoint_url() -> str | None:
+    """An AWS endpoint to use instead of the real one (moto, LocalStack); None on AWS."""
+    return os.environ.get("AWS_ENDPOINT_URL", "").strip() or None
+
+
+def allow_loopback_callbacks() -> bool:
+    """Only the local stack turns this on; deployed stages never set it."""
+    return _env("XTIMER_ALLOW_LOOPBACK_CALLBACKS", "false").lower() in {"1", "true", "yes"}
+
+
+def enqueue_ahead_seconds() -> int:
+    """How far past the current minute a tick enqueues fires (>= 120 so a late tick loses nothing)."""
+    return min(max(_env_int("XTIMER_ENQUEUE_AHEAD_SECONDS", 120), 120), 840)
+
+
+def catch_up_seconds() -> int:
+    """Fires missed by at most this much are made late, once; older ones are recorded as missed."""
+    return max(_env_int("XTIMER_CATCH_UP_SECONDS", 300), 0)
+
+
+def task_retention_days() -> int:
+    return max(_env_int("XTIMER_TASK_RETENTION_DAYS", 7), 1)
+
+
+def max_attempts() -> int:
+    """Callback attempts per fire before it is marked failed and sent to the dead-letter queue."""
+    return min(max(_env_int("XTIMER_MAX_ATTEMPTS", 5), 1), 20)

@@ -1,0 +1,162 @@
+"""The DynamoDB schema, described once as PynamoDB models.
+
+Three tables:
+- timers: one item per timer (hash key `id`). Two sparse, narrow indexes: `by_app` lists an app's
+  timers newest first; `by_due` holds only enabled timers, keyed by a shard and the first fire
+  not yet enqueued (`next_fire`), so the tick finds what is due without scanning.
+- timer names: one item per (app, name), written in the same transaction as the timer; this
+  is what makes names unique per app.
+- tasks: one item per execution (hash `timer_id`, range `fire_ms`), the record of every call,
+  expired by a TTL.
+
+Table names and the endpoint are resolved at run time by `bind()`, never at import time:
+PynamoDB would otherwise fix them when the class is defined.
+"""
+from __future__ import annotations
+
+import json
+
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from chalicelib import config
+
+DUE_SHARDS = 8
+"""The due index is spread over this many partitions so one busy minute is not one hot key.
+Changing it strands timers on shards the tick no longer reads: treat it as part of the schema."""
+
+
+class NotifyAttribute(MapAttribute):
+    url = UnicodeAttribute()
+    method = UnicodeAttribute()
+    header = MapAttribute(default=dict)
+    body = UnicodeAttribute(null=True)
+
+
+class TimersByApp(GlobalSecondaryIndex):
+    """An app's timers, newest first (ids grow with time). Projects only what users change,
+    so the scheduler's cursor updates never write to this index."""
+
+    class Meta:
+        index_name = "by_app"
+        projection = IncludeProjection(
+            ["name", "cron", "timezone", "status", "notify", "created_at", "updated_at", "version"]
+        )
+
+    app = UnicodeAttribute(hash_key=True)
+    id = NumberAttribute(range_key=True)
+
+
+class TimersByDue(GlobalSecondaryIndex):
+    """Enabled timers by the first fire not yet enqueued; sparse (disabled timers have no key)."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = IncludeProjection(["app", "cron", "timezone", "generation"])
+
+    due_shard = NumberAttribute(hash_key=True)
+    next_fire = NumberAttribute(range_key=True)
+
+
+class TimerModel(Model):
+    class Meta:
+        table_name = "unbound-timers"
+        billing_mode = "PAY_PER_REQUEST"
+
+    id = NumberAttribute(hash_key=True)
+    app = UnicodeAttribute()
+    name = UnicodeAttribute()
+    cron = UnicodeAttribute()
+    timezone = UnicodeAttribute(default="UTC")
+    notify = NotifyAttribute()
+    status = NumberAttribute()
+    created_at = NumberAttribute()  # epoch ms
+    updated_at = NumberAttribute()  # epoch ms
+    # Optimistic lock for user changes. Kept by hand rather than with VersionAttribute: the
+    # scheduler advances `next_fire` every few minutes and must not make users' updates stale.
+    version = NumberAttribute(default=1)
+    # Bumped whenever the schedule changes meaning (enable, disable, new cron or timezone);
+    # fires carry it, and the worker drops a fire whose generation is no longer current.
+    generation = NumberAttribute(default=0)
+    next_fire = NumberAttribute(null=True)  # epoch s; only while enabled
+    due_shard = NumberAttribute(null=True)  # only while enabled
+
+    by_app = TimersByApp()
+    by_due = TimersByDue()
+
+
+class TimerNameModel(Model):
+    """Holds (app, name) so that a second timer with the same name cannot be written."""
+
+    class Meta:
+        table_name = "unbound-timer-names"
+        billing_mode = "PAY_PER_REQUEST"
+
+    key = UnicodeAttribute(hash_key=True)
+    timer_id = NumberAttribute()
+
+    @staticmethod
+    def key_for(app: str, name: str) -> str:
+        return json.dumps([app, name], ensure_ascii=False, separators=(",", ":"))
+
+
+class TaskModel(Model):
+    """One execution of a timer: a scheduled fire or a manual run."""
+
+    class Meta:
+        table_name = "unbound-tasks"
+        billing_mode = "PAY_PER_REQUEST"
+
+    timer_id = NumberAttribute(hash_key=True)
+    fire_ms = NumberAttribute(range_key=True)  # fire time in epoch ms
+    app = UnicodeAttribute()
+    status = NumberAttribute()
+    attempts = NumberAttribute(default=0)
+    http_status = NumberAttribute(null=True)
+    response_body = UnicodeAttribute(null=True)
+    duration_ms = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # epoch ms; a running claim older than this is abandoned
+    started_at = NumberAttribute(null=True)  # epoch ms
+    finished_at = NumberAttribute(null=True)  # epoch ms
+    manual = NumberAttribute(default=0)  # 1 for a run-now outside the schedule
+    expires_at = TTLAttribute()
+
+
+MODELS: tuple[type[Model], ...] = (TimerModel, TimerNameModel, TaskModel)
+
+
+def _table_names() -> dict[type[Model], str]:
+    return {
+        TimerModel: config.timers_table(),
+        TimerNameModel: config.timer_names_table(),
+        TaskModel: config.tasks_table(),
+    }
+
+
+def bind() -> None:
+    """Point every model at this stage's table names, region and endpoint, as configured now.
+
+    Cheap when nothing changed; a changed endpoint or region drops the cached connection.
+    """
+    host = config.endpoint_url()
+    region = config.region()
+    for model, table_name in _table_names().items():
+        meta = model.Meta
+        if getattr(meta, "host", None) != host or getattr(meta, "region", None) != region:
+            meta.host = host
+            meta.region = region
+            model._connection = None
+        meta.table_name = table_name
+
+
+def reset_connections() -> None:
+    """Forget cached connections (tests start a fresh moto per test)."""
+    for model in MODELS:
+        model._connection = None

@@ -1,0 +1,70 @@
+"""Builds the service's parts and hands them to each other, once per process.
+
+app.py asks for `services()`; tests and the local stack install their own with `use(...)`,
+for example with an injected clock.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from chalicelib.clock import Clock, system_clock
+from chalicelib.fire_queue import FireQueue
+from chalicelib.notifier import Notifier
+from chalicelib.tasks import TaskRecords
+from chalicelib.tick import Tick
+from chalicelib.timers import TimerStore
+from chalicelib.worker import MAX_EARLY_SECONDS, Worker
+
+
+@dataclass
+class Services:
+    clock: Clock
+    queue: FireQueue
+    tasks: TaskRecords
+    tick: Tick
+    timers: TimerStore
+    worker: Worker
+
+
+def build(
+    clock: Clock = system_clock,
+    sleep: Callable[[float], None] = time.sleep,
+    notifier: Notifier | None = None,
+    queue: FireQueue | None = None,
+    max_early_seconds: float = MAX_EARLY_SECONDS,
+) -> Services:
+    queue = queue or FireQueue(clock=clock, sleep=sleep)
+    tasks = TaskRecords()
+    tick = Tick(queue=queue, tasks=tasks, clock=clock)
+    return Services(
+        clock=clock,
+        queue=queue,
+        tasks=tasks,
+        tick=tick,
+        timers=TimerStore(clock=clock, scheduler=tick),
+        worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
+                      max_early_seconds=max_early_seconds),
+    )
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = build()
+    return _services
+
+
+def use(replacement: Services | None) -> None:
+    """Install `replacement` (None: go back to the defaults on next use)."""
+    global _services
+    with _lock:
+        _services = replacement
