@@ -1,0 +1,132 @@
+"""Task records: the claim that makes each fire's call happen once, and the record of the call.
+
+A task goes through the statuses of the original system:
+    0 NOT_RUN (waiting for a retry)  1 RUNNING  2 SUCCEEDED  3 FAILED
+plus 4 MISSED (older than the catch-up window when the scheduler came back; never called).
+
+A worker *claims* a fire with one conditional write before it calls: the write succeeds only
+if nobody has the fire, it is waiting for a retry, or its last claim's lease ran out (the
+worker died). A second delivery of the same message therefore finds the claim and does not call.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib import config, models
+from chalicelib.fires import Fire
+from chalicelib.models import TaskModel
+from chalicelib.notifier import Outcome
+
+log = logging.getLogger(__name__)
+
+NOT_RUN, RUNNING, SUCCEEDED, FAILED, MISSED = 0, 1, 2, 3, 4
+STATUS_NAMES = {NOT_RUN: "not run", RUNNING: "running", SUCCEEDED: "succeeded", FAILED: "failed",
+                MISSED: "missed"}
+
+
+class ClaimResult(enum.Enum):
+    CLAIMED = "claimed"
+    DONE = "done"  # succeeded, failed for good, or missed: nothing left to do
+    BUSY = "busy"  # another worker holds a live claim
+
+
+@dataclass(frozen=True)
+class Claim:
+    result: ClaimResult
+    attempt: int = 0
+    lease_until_ms: int = 0
+
+
+def _expires_at(fire_ms: int) -> datetime:
+    """When DynamoDB's TTL may delete the record: the retention period after the fire."""
+    return datetime.fromtimestamp(fire_ms // 1000, timezone.utc) + timedelta(days=config.task_retention_days())
+
+
+class TaskRecords:
+    def __init__(self, lease_ms: int = 60_000) -> None:
+        self._lease_ms = lease_ms
+
+    def claim(self, fire: Fire, now_ms: int) -> Claim:
+        models.bind()
+        task = TaskModel(fire.timer_id, fire.fire_ms)
+        condition = (
+            TaskModel.timer_id.does_not_exist()
+            | (TaskModel.status == NOT_RUN)
+            | ((TaskModel.status == RUNNING) & (TaskModel.lease_until < now_ms))
+        )
+        lease_until = now_ms + self._lease_ms
+        try:
+            task.update(
+                actions=[
+                    TaskModel.app.set(fire.app),
+                    TaskModel.status.set(RUNNING),
+                    TaskModel.attempts.add(1),
+                    TaskModel.lease_until.set(lease_until),
+                    TaskModel.started_at.set(now_ms),
+                    TaskModel.manual.set(1 if fire.manual else 0),
+                    TaskModel.expires_at.set(_expires_at(fire.fire_ms)),
+                ],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+            current = self.get(fire.timer_id, fire.fire_ms)
+            if current is not None and current.status == RUNNING:
+                return Claim(ClaimResult.BUSY, current.attempts, int(current.lease_until or 0))
+            return Claim(ClaimResult.DONE, current.attempts if current else 0)
+        return Claim(ClaimResult.CLAIMED, int(task.attempts), lease_until)
+
+    def record(self, fire: Fire, attempt: int, outcome: Outcome, *, status: int, now_ms: int) -> bool:
+        """Write the outcome of `attempt`; False if our claim was taken over meanwhile (not an error)."""
+        models.bind()
+        task = TaskModel(fire.timer_id, fire.fire_ms)
+        try:
+            task.update(
+                actions=[
+                    TaskModel.status.set(status),
+                    TaskModel.http_status.set(outcome.http_status) if outcome.http_status is not None
+                    else TaskModel.http_status.remove(),
+                    TaskModel.response_body.set(outcome.response_body or None),
+                    TaskModel.duration_ms.set(outcome.duration_ms),
+                    TaskModel.error.set(outcome.error) if outcome.error else TaskModel.error.remove(),
+                    TaskModel.finished_at.set(now_ms),
+                    TaskModel.lease_until.remove(),
+                ],
+                condition=(TaskModel.status == RUNNING) & (TaskModel.attempts == attempt),
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+            log.warning("task %s attempt %s was taken over before its outcome was recorded",
+                        fire.idempotency_key, attempt)
+            return False
+        return True
+
+    def record_missed(self, fires: list[Fire], now_ms: int) -> None:
+        """Record fires the scheduler skipped; never overwrites a task that exists."""
+        models.bind()
+        for fire in fires:
+            task = TaskModel(
+                fire.timer_id, fire.fire_ms, app=fire.app, status=MISSED, attempts=0,
+                error="missed: the scheduler was not running at this fire time "
+                      f"(older than the {config.catch_up_seconds()} s catch-up window)",
+                finished_at=now_ms, expires_at=_expires_at(fire.fire_ms),
+            )
+            try:
+                task.save(condition=TaskModel.timer_id.does_not_exist())
+            except PutError as exc:
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+
+    def get(self, timer_id: int, fire_ms: int) -> TaskModel | None:
+        models.bind()
+        try:
+            return TaskModel.get(timer_id, fire_ms, consistent_read=True)
+        except DoesNotExist:
+            return None

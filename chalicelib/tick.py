@@ -1,0 +1,152 @@
+"""The tick: once a minute, find the timers with fires in the coming window and enqueue them.
+
+It reads only the due index, one query per shard for `next_fire < window_end`, so its work
+follows the number of fires due, not the number of timers. For each due timer it migrates the
+window (chalicelib.migrator), sends the fires, and only then moves the timer's cursor forward
+with a conditional write. That order is what makes it safe to run twice or concurrently:
+
+- a crash after sending and before moving the cursor sends those fires again next time;
+- two ticks racing both send, one cursor write wins;
+
+and in both cases the worker's claim makes the duplicate message a no-op. Nothing is lost,
+nothing is called twice.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import config, models
+from chalicelib.clock import Clock, minute_floor, system_clock, to_ms
+from chalicelib.fire_queue import FireQueue
+from chalicelib.fires import Fire
+from chalicelib.migrator import Migration, migrate
+from chalicelib.models import DUE_SHARDS, TimerModel
+from chalicelib.schedule import CronError, parse_schedule
+from chalicelib.tasks import TaskRecords
+
+log = logging.getLogger(__name__)
+
+PAGE = 200  # timers migrated, sent and advanced together
+
+
+@dataclass
+class TickReport:
+    window_end: int = 0
+    timers: int = 0
+    enqueued: int = 0
+    missed: int = 0
+    raced: int = 0  # cursor already moved by a concurrent tick or a user change
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _DueTimer:
+    id: int
+    app: str
+    cron: str
+    timezone: str
+    generation: int
+    next_fire: int
+
+
+class Tick:
+    def __init__(self, queue: FireQueue | None = None, tasks: TaskRecords | None = None,
+                 clock: Clock = system_clock, threads: int = 16) -> None:
+        self._queue = queue or FireQueue(clock=clock)
+        self._tasks = tasks or TaskRecords()
+        self._clock = clock
+        self._threads = threads
+
+    def window_end(self, now: float) -> int:
+        """Fires before this are enqueued now: the rest of this minute and the next one at least."""
+        return minute_floor(now) + config.enqueue_ahead_seconds()
+
+    def run(self) -> TickReport:
+        """One tick over every shard of the due index."""
+        models.bind()
+        now = self._clock()
+        report = TickReport(window_end=self.window_end(now))
+        with ThreadPoolExecutor(max_workers=self._threads) as pool:
+            for shard in range(DUE_SHARDS):
+                page: list[_DueTimer] = []
+                for item in TimerModel.by_due.query(shard, TimerModel.next_fire < report.window_end):
+                    page.append(_DueTimer(int(item.id), item.app, item.cron, item.timezone,
+                                          int(item.generation), int(item.next_fire)))
+                    if len(page) >= PAGE:
+                        self._advance_page(page, report, pool)
+                        page = []
+                if page:
+                    self._advance_page(page, report, pool)
+        log.info("tick: window_end=%s timers=%s enqueued=%s missed=%s raced=%s errors=%s",
+                 report.window_end, report.timers, report.enqueued, report.missed, report.raced,
+                 len(report.errors))
+        return report
+
+    def schedule_timer(self, timer: TimerModel) -> None:
+        """Enqueue a just-enabled timer's fires of the current window, without waiting for a tick."""
+        models.bind()
+        now = self._clock()
+        report = TickReport(window_end=self.window_end(now))
+        if timer.next_fire is None or timer.next_fire >= report.window_end:
+            return  # the regular tick will get to it
+        due = _DueTimer(int(timer.id), timer.app, timer.cron, timer.timezone,
+                        int(timer.generation), int(timer.next_fire))
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            self._advance_page([due], report, pool)
+        if report.errors:
+            raise RuntimeError("; ".join(report.errors))
+
+    def _advance_page(self, page: list[_DueTimer], report: TickReport, pool: ThreadPoolExecutor) -> None:
+        now = self._clock()
+        migrations: list[tuple[_DueTimer, Migration]] = []
+        for timer in page:
+            try:
+                schedule = parse_schedule(timer.cron, timer.timezone)
+            except CronError as exc:  # stored before a stricter rule; never fire it on a guess
+                report.errors.append(f"timer {timer.id}: {exc}")
+                continue
+            migrations.append((timer, migrate(
+                timer_id=timer.id, app=timer.app, generation=timer.generation, schedule=schedule,
+                cursor=timer.next_fire, window_end=report.window_end, now=now,
+                catch_up=config.catch_up_seconds(),
+            )))
+        fires: list[Fire] = [fire for _, m in migrations for fire in m.due]
+        missed: list[Fire] = [fire for _, m in migrations for fire in m.missed]
+        try:
+            if missed:
+                self._tasks.record_missed(missed, to_ms(now))
+            self._queue.send(fires, threads=self._threads)
+        except Exception as exc:  # leave every cursor where it is: the next tick sends these again
+            log.exception("tick could not enqueue %s fires", len(fires))
+            report.errors.append(f"enqueue failed: {exc}")
+            return
+        report.timers += len(migrations)
+        report.enqueued += len(fires)
+        report.missed += len(missed)
+        for outcome in pool.map(lambda tm: self._move_cursor(*tm), migrations):
+            if outcome == "raced":
+                report.raced += 1
+            elif outcome != "moved":
+                report.errors.append(outcome)
+
+    def _move_cursor(self, timer: _DueTimer, migration: Migration) -> str:
+        """"moved", "raced", or an error text. A cursor left behind only means fires sent twice."""
+        actions = (
+            [TimerModel.next_fire.set(migration.next_fire)] if migration.next_fire is not None
+            else [TimerModel.next_fire.remove(), TimerModel.due_shard.remove()]
+        )
+        try:
+            TimerModel(timer.id).update(
+                actions=actions,
+                condition=(TimerModel.next_fire == timer.next_fire) & (TimerModel.generation == timer.generation),
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return "raced"
+            log.exception("cursor of timer %s not moved", timer.id)
+            return f"timer {timer.id}: cursor not moved: {exc}"
+        return "moved"
