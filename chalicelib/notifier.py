@@ -1,0 +1,393 @@
+"""Sends a timer's HTTP callback for one fire and reports what happened.
+
+One call of Notifier.notify() is one attempt: no retries happen here. The queue retries a failed
+fire after backoff_delay() seconds, so every attempt is recorded on its own.
+"""
+from __future__ import annotations
+
+import email.message
+import errno
+import http.client
+import http.cookiejar
+import math
+import random
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+USER_AGENT = "xtimer/1.0"
+RESPONSE_BODY_LIMIT = 1024        # characters of the response body kept in an Outcome
+RETRY_AFTER_MAX = 3600.0          # seconds; a longer Retry-After is clamped to this
+POOL_SIZE = 50                    # pooled connections per host, and hosts kept in the pool
+
+_READ_CHUNK = 16384
+_ERROR_TEXT_LIMIT = 200
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})  # we frame the body ourselves
+
+
+@dataclass(frozen=True)
+class Callback:
+    """What the timer says to call."""
+
+    url: str
+    method: str                   # GET POST PUT PATCH DELETE
+    headers: dict[str, str]
+    body: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Which fire of which timer this attempt is for."""
+
+    timer_id: int
+    fire_time: int                # epoch seconds
+    attempt: int                  # 1-based
+    idempotency_key: str          # the same for every attempt of one fire, e.g. f"{timer_id}-{fire_time}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt got.
+
+    `error` says why an attempt failed. On an ok attempt it is None, unless the answer's body could
+    not be read in full (it was cut off at the deadline, or the connection broke): then it says so.
+    """
+
+    ok: bool                      # True iff a 2xx answer arrived
+    http_status: int | None       # None if no answer arrived (timeout, refused, DNS, ...)
+    response_body: str            # at most RESPONSE_BODY_LIMIT characters
+    duration_ms: int
+    error: str | None             # "HTTP 500", "timed out after 10.0 s (read)", "connection refused", ...
+    retry_after: float | None     # seconds, from Retry-After on a 429 or 503; None otherwise
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keep no cookie: the session is shared by all timers, so one user's Set-Cookie must never be
+    sent along with another user's callback to the same host."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+def make_session(pool_size: int = POOL_SIZE) -> requests.Session:
+    """A Session fit for sending callbacks from many threads at once."""
+    session = requests.Session()
+    # Ignore the environment: no proxy settings, and above all no ~/.netrc, whose credentials
+    # requests would otherwise attach to any user's URL whose host matches.
+    session.trust_env = False
+    session.cookies.set_policy(_NoCookies())
+    # max_retries=0 on purpose: a retry here would be invisible. The queue retries a failed
+    # attempt after a backoff, and records every attempt in the timer's history.
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _Refused(Exception):
+    """A callback we will not send as it is; the message says why."""
+
+
+class Notifier:
+    """Sends callbacks. One Notifier is meant to be shared by all the threads of a worker."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        max_response_bytes: int = 65536,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`session` defaults to make_session(); a given one is used as it is.
+
+        `clock` (monotonic seconds) measures duration_ms and is called exactly twice per notify().
+        The deadline on reading an answer uses time.monotonic() itself, whatever clock is given.
+        """
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self._session = session if session is not None else make_session()
+        self._connect_timeout = float(connect_timeout)
+        self._read_timeout = float(read_timeout)
+        self._max_response_bytes = max(0, max_response_bytes)
+        self._clock = clock
+
+    @property
+    def budget(self) -> float:
+        """Seconds one attempt may take in all, DNS look-up aside: connect plus read timeout."""
+        return self._connect_timeout + self._read_timeout
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    def notify(self, callback: Callback, delivery: Delivery) -> Outcome:
+        """Send one callback. Never raises for network or HTTP problems: every failure is an Outcome."""
+        started = self._clock()
+        deadline = time.monotonic() + self.budget
+        status: int | None = None
+        body = b""
+        content_type: str | None = None
+        retry_after: float | None = None
+        error: str | None = None
+        try:
+            with self._session.request(**self._request(callback, delivery)) as response:
+                status = response.status_code
+                content_type = response.headers.get("Content-Type")
+                if status in (429, 503):
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                body, body_error = self._read_body(response, deadline)
+            error = _status_error(status) or body_error
+        except Exception as exc:  # noqa: BLE001 - every failure must become an Outcome
+            error = self._describe(exc, _host_of(callback.url))
+        duration_ms = max(0, round((self._clock() - started) * 1000))
+        return Outcome(
+            ok=status is not None and 200 <= status < 300,
+            http_status=status,
+            response_body=_decode(body, content_type)[:RESPONSE_BODY_LIMIT],
+            duration_ms=duration_ms,
+            error=error,
+            retry_after=retry_after,
+        )
+
+    def _request(self, callback: Callback, delivery: Delivery) -> dict[str, object]:
+        """Keyword arguments for Session.request: exactly the callback, plus our headers."""
+        method = callback.method.upper()
+        if method not in METHODS:
+            raise _Refused(f"unsupported method {callback.method!r}")
+        return {
+            "method": method,
+            "url": callback.url,
+            "headers": build_headers(callback.headers, delivery),
+            "data": callback.body.encode("utf-8") if callback.body is not None else None,
+            "timeout": (self._connect_timeout, self._read_timeout),
+            # A redirect could lead to an internal address the callback policy would refuse.
+            "allow_redirects": False,
+            # Headers first; _read_body then takes no more of the body than it should.
+            "stream": True,
+        }
+
+    def _read_body(self, response: requests.Response, deadline: float) -> tuple[bytes, str | None]:
+        """Up to max_response_bytes of the body, and why reading stopped early if it broke off.
+
+        read1() returns whatever has arrived instead of waiting for a full chunk, and each socket
+        wait is shortened to the time left, so a server trickling bytes is cut off at the deadline.
+        Reaching the end of the body hands the connection back to the pool; stopping short of it
+        makes the caller's close() drop the connection.
+        """
+        raw = response.raw
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size < self._max_response_bytes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return b"".join(chunks), self._deadline_error()
+                _limit_next_wait(raw, min(left, self._read_timeout))
+                chunk = raw.read1(min(_READ_CHUNK, self._max_response_bytes - size), decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except Exception as exc:  # noqa: BLE001 - a broken body still leaves the status we got
+            if time.monotonic() >= deadline - 0.01:
+                return b"".join(chunks), self._deadline_error()
+            return b"".join(chunks), "response body: " + self._describe(exc, None)
+        return b"".join(chunks), None
+
+    def _deadline_error(self) -> str:
+        return f"timed out after {self.budget} s (whole response)"
+
+    def _describe(self, exc: BaseException, host: str | None) -> str:
+        return describe_error(
+            exc, connect_timeout=self._connect_timeout, read_timeout=self._read_timeout, host=host
+        )
+
+
+def build_headers(user_headers: dict[str, str], delivery: Delivery) -> dict[str, str]:
+    """The user's headers, a default User-Agent, and our X-Xtimer-* headers, which win over any
+    user header of the same name. Content-Length and Transfer-Encoding are ours to set."""
+    ours = {
+        "X-Xtimer-Timer-Id": str(delivery.timer_id),
+        "X-Xtimer-Fire-Time": rfc3339(delivery.fire_time),
+        "X-Xtimer-Attempt": str(delivery.attempt),
+        "X-Xtimer-Idempotency-Key": delivery.idempotency_key,
+    }
+    reserved = {name.lower() for name in ours} | _FRAMING_HEADERS
+    headers = {name: value for name, value in user_headers.items() if name.lower() not in reserved}
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = USER_AGENT
+    headers.update(ours)
+    return headers
+
+
+def rfc3339(epoch_seconds: int) -> str:
+    """Epoch seconds as an RFC 3339 UTC time, e.g. 2026-03-01T12:00:05Z."""
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), clamped to
+    [0, RETRY_AFTER_MAX]; None if there is none or it makes no sense. `now` is epoch seconds."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return RETRY_AFTER_MAX if len(value) > 9 else min(float(value), RETRY_AFTER_MAX)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC with no claim about the local zone
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+def backoff_delay(attempt: int, *, base: float = 2.0, cap: float = 300.0, rng: random.Random | None = None) -> int:
+    """Seconds to wait before retry number `attempt`+1 after `attempt` failed: exponential with full jitter
+    (AWS architecture blog style), at least 1 s, at most cap, whole seconds (SQS visibility is whole seconds).
+
+    The window doubles with each attempt: uniform over (0, min(cap, base * 2**(attempt-1))], rounded up.
+    """
+    if attempt < 1:
+        raise ValueError("attempt is 1-based")
+    window = min(cap, base * 2.0 ** min(attempt - 1, 64))
+    delay = math.ceil((rng or _rng).uniform(0.0, window))
+    return max(1, min(delay, math.floor(cap)))
+
+
+_rng = random.Random()
+
+
+def _host_of(url: str) -> str | None:
+    """The host of `url`, or None if there is none to be had."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def describe_error(
+    exc: BaseException, *, connect_timeout: float, read_timeout: float, host: str | None = None
+) -> str:
+    """A short human text for why a request failed."""
+    chain = list(_causes(exc))
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
+    if isinstance(exc, _Refused):
+        return str(exc)
+    if has(requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+           requests.exceptions.InvalidSchema, urllib3.exceptions.LocationParseError):
+        return _short(f"invalid URL: {exc}")
+    if has(requests.exceptions.InvalidHeader):
+        return _short(f"invalid header: {exc}")
+    if has(ConnectionRefusedError):
+        return "connection refused"
+    if has(socket.gaierror, urllib3.exceptions.NameResolutionError):
+        return f"DNS lookup failed for {host}" if host else "DNS lookup failed"
+    # urllib3's NewConnectionError is a ConnectTimeoutError too, for old times' sake.
+    if has(requests.exceptions.ConnectTimeout) or any(
+        isinstance(e, urllib3.exceptions.ConnectTimeoutError)
+        and not isinstance(e, urllib3.exceptions.NewConnectionError)
+        for e in chain
+    ):
+        return f"timed out after {connect_timeout} s (connect)"
+    if has(requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        return f"timed out after {read_timeout} s (read)"
+    if has(ssl.SSLCertVerificationError):
+        error = next(e for e in chain if isinstance(e, ssl.SSLCertVerificationError))
+        return _short(f"SSL error: certificate verify failed: {error.verify_message}")
+    if has(ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError):
+        return _short(f"SSL error: {next(e for e in reversed(chain) if _is_ssl(e))}")
+    if has(http.client.RemoteDisconnected):  # a ConnectionResetError too, so ask first
+        return "connection closed without a response"
+    if has(ConnectionResetError):
+        return "connection reset"
+    if has(BrokenPipeError, ConnectionAbortedError):
+        return "connection closed while sending"
+    if has(http.client.IncompleteRead):
+        return "connection closed before the whole response arrived"
+    if has(requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError):
+        return "could not decode the response body (Content-Encoding)"
+    if has(http.client.HTTPException):
+        return _short(f"bad HTTP response: {next(e for e in chain if isinstance(e, http.client.HTTPException))!r}")
+    for e in chain:
+        if isinstance(e, OSError) and e.errno is not None:
+            return _short(e.strerror or errno.errorcode.get(e.errno, str(e.errno))).lower()
+    return _short(f"{type(exc).__name__}: {exc}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: cause or context, urllib3's `reason`, exceptions among its args."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(a for a in current.args if isinstance(a, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+        elif current.__context__ is not None and not current.__suppress_context__:
+            pending.append(current.__context__)
+
+
+def _is_ssl(exc: BaseException) -> bool:
+    return isinstance(exc, (ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError))
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 3] + "..."
+
+
+def _status_error(status: int) -> str | None:
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return f"HTTP {status} (redirects are not followed)"
+    return f"HTTP {status}"
+
+
+def _limit_next_wait(raw: urllib3.response.BaseHTTPResponse, seconds: float) -> None:
+    """Make the next socket read give up after `seconds`. urllib3 sets the socket's timeout again
+    for the next request on this connection, so shortening it here does not leak."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _decode(body: bytes, content_type: str | None) -> str:
+    """The body as text: in the charset the answer names, else UTF-8; bad bytes replaced."""
+    charset = "utf-8"
+    if content_type:
+        message = email.message.Message()
+        message["Content-Type"] = content_type
+        charset = message.get_content_charset() or charset
+    try:
+        return body.decode(charset, errors="replace")
+    except (LookupError, TypeError, ValueError):  # unknown charset, or not a text encoding
+        return body.decode("utf-8", errors="replace")
