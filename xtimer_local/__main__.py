@@ -1,0 +1,42 @@
+"""`python -m xtimer_local` (what `make run` calls): start the whole service locally."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+import click
+
+from xtimer_local.stack import LocalStack
+
+
+@click.command()
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
+@click.option("--pollers", type=int, default=4, show_default=True, help="Concurrent worker pollers.")
+@click.option("--endpoint-url", default=lambda: os.environ.get("AWS_ENDPOINT_URL") or None,
+              help="Use this AWS endpoint (LocalStack, a shared moto) instead of starting moto.")
+def main(host: str, port: int, pollers: int, endpoint_url: str | None) -> None:
+    """Run the API, the minute tick and the worker on an embedded moto-backed AWS."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    for noisy in ("botocore", "urllib3", "werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stack = LocalStack(host=host, port=port, pollers=pollers, endpoint_url=endpoint_url)
+    signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
+    try:
+        stack.start()
+    except OSError as exc:
+        raise click.ClickException(f"could not start: {exc} (is port {port} taken? set PORT=...)") from None
+    click.echo(f"xtimer is running on {stack.api_url}; Ctrl-C stops it.")
+    try:
+        stack.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
