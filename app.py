@@ -42,6 +42,56 @@ def enable_timer() -> Response:
     return api.enable_timer(app.current_request.query_params or {})
 
 
+@app.route("/xtimer/unableTimer", methods=["GET"])
+def unable_timer() -> Response:
+    return api.disable_timer(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/disableTimer", methods=["GET"])
+def disable_timer() -> Response:
+    return api.disable_timer(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/getTimer", methods=["GET"])
+def get_timer() -> Response:
+    return api.get_timer(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/getAppTimers", methods=["GET"])
+def get_app_timers() -> Response:
+    return api.get_app_timers(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/updateTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
+def update_timer() -> Response:
+    return api.update_timer(app.current_request.raw_body)
+
+
+@app.route("/xtimer/deleteTimer", methods=["GET"])
+def delete_timer() -> Response:
+    return api.delete_timer(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/timer", methods=["DELETE"])
+def delete_timer_rest() -> Response:
+    return api.delete_timer(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/getTasks", methods=["GET"])
+def get_tasks() -> Response:
+    return api.get_tasks(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/triggerTimer", methods=["GET"])
+def trigger_timer() -> Response:
+    return api.trigger_timer(app.current_request.query_params or {})
+
+
+@app.route("/xtimer/previewCron", methods=["POST"], content_types=JSON_BODY_TYPES)
+def preview_cron() -> Response:
+    return api.preview_cron(app.current_request.raw_body)
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: Any) -> dict[str, Any]:
     """Enqueue the fires of the coming window (one tick at a time: reserved concurrency 1)."""

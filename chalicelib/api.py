@@ -13,8 +13,9 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib import envelope, validation
-from chalicelib.errors import ErrorCode, XtimerError
+from chalicelib import envelope, pagination, validation, views
+from chalicelib.errors import ErrorCode, TimerNotFound, XtimerError
+from chalicelib.timers import schedule_of
 from chalicelib.wiring import services
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,102 @@ def enable_timer(query: Mapping[str, str]) -> Response:
     timer_id = validation.timer_id(query)
     services().timers.enable(app, timer_id)
     return reply()
+
+
+def _timer_ref(query: Mapping[str, str]) -> tuple[str, int]:
+    return validation.app_name(query), validation.timer_id(query)
+
+
+@endpoint
+def disable_timer(query: Mapping[str, str]) -> Response:
+    services().timers.disable(*_timer_ref(query))
+    return reply()
+
+
+@endpoint
+def get_timer(query: Mapping[str, str]) -> Response:
+    app, timer_id = _timer_ref(query)
+    parts = services()
+    timer = parts.timers.get(app, timer_id)
+    schedule = schedule_of(timer)
+    data = views.timer_view(timer)
+    data["description"] = schedule.describe()
+    data["nextFireTimes"] = [views.rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)]
+    data["recent"] = parts.tasks.recent_counts(timer_id, app)
+    return reply(data)
+
+
+@endpoint
+def get_app_timers(query: Mapping[str, str]) -> Response:
+    app = validation.app_name(query)
+    size = validation.page_size(query)
+    name = validation.optional_text(query, "name", validation.MAX_NAME_LENGTH)
+    after = pagination.decode("timers", query.get("pageToken"))
+    store = services().timers
+    page = store.list(app, page_size=size, after_id=after, name_contains=name)
+    data: dict[str, Any] = {"timers": [views.timer_view(t) for t in page.timers]}
+    if page.next_id is not None:
+        data["nextPageToken"] = pagination.encode("timers", page.next_id)
+    if name is None:
+        data["total"] = store.count(app)
+    return reply(data)
+
+
+@endpoint
+def update_timer(raw_body: bytes | None) -> Response:
+    body = validation.parse_json_body(raw_body)
+    app, timer_id = _timer_ref(body)
+    timer = services().timers.update(app, timer_id, validation.changes(body), validation.version(body))
+    return reply(views.timer_view(timer))
+
+
+@endpoint
+def delete_timer(query: Mapping[str, str]) -> Response:
+    services().timers.delete(*_timer_ref(query))
+    return reply()
+
+
+@endpoint
+def get_tasks(query: Mapping[str, str]) -> Response:
+    app, timer_id = _timer_ref(query)
+    size = validation.page_size(query)
+    status = validation.bounded_int(query, "status", 0, 4, None)
+    before = pagination.decode("tasks", query.get("pageToken"))
+    parts = services()
+    try:
+        parts.timers.get(app, timer_id)
+        exists = True
+    except TimerNotFound:
+        exists = False  # deleted: its records stay until they expire, for its own app only
+    items, next_ms = parts.tasks.history(timer_id, app, page_size=size, before_ms=before, status=status)
+    if not exists and not items and before is None:
+        raise TimerNotFound(timer_id, app)
+    data: dict[str, Any] = {"tasks": [views.task_view(t) for t in items]}
+    if next_ms is not None:
+        data["nextPageToken"] = pagination.encode("tasks", next_ms)
+    return reply(data)
+
+
+@endpoint
+def trigger_timer(query: Mapping[str, str]) -> Response:
+    fire = services().timers.trigger(*_timer_ref(query))
+    return reply({"timerId": fire.timer_id, "fireTime": views.rfc3339_ms(fire.fire_ms),
+                  "idempotencyKey": fire.idempotency_key})
+
+
+@endpoint
+def preview_cron(raw_body: bytes | None) -> Response:
+    body = validation.parse_json_body(raw_body)
+    schedule = validation.schedule(body)
+    count = validation.bounded_int(body, "count", 1, validation.MAX_PREVIEW_COUNT, 5)
+    assert count is not None
+    now = int(services().clock()) + 1
+    return reply({
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "description": schedule.describe(),
+        "nextFireTimes": [views.rfc3339(t) for t in schedule.next_fires(now, count)],
+    })
 
 
 def report(value: Any) -> dict[str, Any]:

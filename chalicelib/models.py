@@ -92,18 +92,28 @@ class TimerModel(Model):
 
 
 class TimerNameModel(Model):
-    """Holds (app, name) so that a second timer with the same name cannot be written."""
+    """Two kinds of item, both written in the same transactions as the timers:
+    - a name item, key `["<app>","<name>"]`, holds (app, name) so that a second timer with the
+      same name cannot be written (`timer_id`);
+    - an app item, key `["<app>"]`, counts the app's timers (`timers`), so lists know their
+      total without reading them all.
+    """
 
     class Meta:
         table_name = "unbound-timer-names"
         billing_mode = "PAY_PER_REQUEST"
 
     key = UnicodeAttribute(hash_key=True)
-    timer_id = NumberAttribute()
+    timer_id = NumberAttribute(null=True)
+    timers = NumberAttribute(null=True)
 
     @staticmethod
     def key_for(app: str, name: str) -> str:
         return json.dumps([app, name], ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def key_for_app(app: str) -> str:
+        return json.dumps([app], ensure_ascii=False, separators=(",", ":"))
 
 
 class TaskModel(Model):

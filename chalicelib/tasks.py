@@ -130,3 +130,27 @@ class TaskRecords:
             return TaskModel.get(timer_id, fire_ms, consistent_read=True)
         except DoesNotExist:
             return None
+
+    def history(self, timer_id: int, app: str, *, page_size: int, before_ms: int | None = None,
+                status: int | None = None) -> tuple[list[TaskModel], int | None]:
+        """One page of a timer's tasks, newest first, and where the next page starts (exclusive)."""
+        models.bind()
+        condition = TaskModel.app == app
+        if status is not None:
+            condition = condition & (TaskModel.status == status)
+        start = None if before_ms is None else {"timer_id": {"N": str(timer_id)}, "fire_ms": {"N": str(before_ms)}}
+        query = TaskModel.query(timer_id, scan_index_forward=False, limit=page_size, page_size=page_size,
+                                last_evaluated_key=start, filter_condition=condition)
+        items = list(query)
+        last = query.last_evaluated_key
+        return items, (int(last["fire_ms"]["N"]) if last and len(items) == page_size else None)
+
+    def recent_counts(self, timer_id: int, app: str, last: int = 100) -> dict[str, int]:
+        """Outcomes of the timer's `last` tasks."""
+        items, _ = self.history(timer_id, app, page_size=last)
+        counts = {"tasks": len(items), "succeeded": 0, "failed": 0, "missed": 0}
+        for task in items:
+            name = {SUCCEEDED: "succeeded", FAILED: "failed", MISSED: "missed"}.get(int(task.status))
+            if name:
+                counts[name] += 1
+        return counts

@@ -25,7 +25,7 @@ from chalicelib.fire_queue import FireQueue
 from chalicelib.fires import Fire
 from chalicelib.migrator import Migration, migrate
 from chalicelib.models import DUE_SHARDS, TimerModel
-from chalicelib.schedule import CronError, parse_schedule
+from chalicelib.schedule import Schedule
 from chalicelib.tasks import TaskRecords
 
 log = logging.getLogger(__name__)
@@ -105,15 +105,15 @@ class Tick:
         migrations: list[tuple[_DueTimer, Migration]] = []
         for timer in page:
             try:
-                schedule = parse_schedule(timer.cron, timer.timezone)
-            except CronError as exc:  # stored before a stricter rule; never fire it on a guess
+                migrations.append((timer, migrate(
+                    timer_id=timer.id, app=timer.app, generation=timer.generation,
+                    schedule=Schedule(timer.cron, timer.timezone),  # validated when stored; may have ended
+                    cursor=timer.next_fire, window_end=report.window_end, now=now,
+                    catch_up=config.catch_up_seconds(),
+                )))
+            except Exception as exc:  # one broken timer must not hold up the others
+                log.exception("timer %s could not be migrated", timer.id)
                 report.errors.append(f"timer {timer.id}: {exc}")
-                continue
-            migrations.append((timer, migrate(
-                timer_id=timer.id, app=timer.app, generation=timer.generation, schedule=schedule,
-                cursor=timer.next_fire, window_end=report.window_end, now=now,
-                catch_up=config.catch_up_seconds(),
-            )))
         fires: list[Fire] = [fire for _, m in migrations for fire in m.due]
         missed: list[Fire] = [fire for _, m in migrations for fire in m.missed]
         try:

@@ -1,6 +1,8 @@
-"""Timers: create, read, enable and disable, with their invariants enforced in DynamoDB.
+"""Timers: create, read, list, change, enable, disable, delete and run now, with their
+invariants enforced in DynamoDB.
 
-- (app, name) is unique: the timer and its name item are written in one transaction.
+- (app, name) is unique: the timer and its name item are written in one transaction (and the
+  app's timer count with them).
 - An app sees only its own timers: a timer of another app is reported as not found.
 - Enabling puts the timer on the due index (`next_fire`, `due_shard`) and hands it to the
   scheduler at once, so fires seconds away are not left to the next tick.
@@ -9,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-from typing import Protocol
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Protocol
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import models
 from chalicelib.clock import Clock, system_clock, to_ms
-from chalicelib.errors import DuplicateTimerName, TimerNotFound
+from chalicelib.errors import DuplicateTimerName, TimerNotFound, VersionConflict
+from chalicelib.fires import Fire
 from chalicelib.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
-from chalicelib.schedule import Schedule, parse_schedule
-from chalicelib.validation import STATUS_DISABLED, STATUS_ENABLED, TimerSpec
+from chalicelib.schedule import Schedule
+from chalicelib.validation import STATUS_DISABLED, STATUS_ENABLED, Changes, TimerSpec, schedule_from
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,16 @@ class Scheduler(Protocol):
     def schedule_timer(self, timer: TimerModel) -> None: ...
 
 
+class FireSender(Protocol):
+    def send(self, fires: list[Fire]) -> int: ...
+
+
+@dataclass(frozen=True)
+class TimerPage:
+    timers: list[TimerModel]
+    next_id: int | None  # where the next page starts (exclusive), None on the last page
+
+
 def new_timer_id(now_ms: int, rng: random.Random | random.SystemRandom = random.SystemRandom()) -> int:
     """Ids grow with creation time (so "newest first" is "highest id first") and stay below 2^53.
 
@@ -44,14 +58,16 @@ def new_timer_id(now_ms: int, rng: random.Random | random.SystemRandom = random.
 
 
 def schedule_of(timer: TimerModel) -> Schedule:
-    return parse_schedule(timer.cron, timer.timezone)
+    """A stored timer's schedule: validated when stored, so not again (a one-off may have ended)."""
+    return Schedule(timer.cron, timer.timezone)
 
 
 class TimerStore:
-    def __init__(self, clock: Clock = system_clock, scheduler: Scheduler | None = None) -> None:
+    def __init__(self, clock: Clock = system_clock, scheduler: Scheduler | None = None,
+                 queue: FireSender | None = None) -> None:
         self._clock = clock
         self._scheduler = scheduler
-        self._lock = threading.Lock()
+        self._queue = queue
 
     def create(self, spec: TimerSpec) -> TimerModel:
         """Store a new timer (enabled at once if the spec asks for status 2)."""
@@ -73,9 +89,11 @@ class TimerStore:
             )
             name_item = TimerNameModel(key=TimerNameModel.key_for(spec.app, spec.name), timer_id=timer.id)
             try:
-                with TransactWrite(connection=TimerModel._get_connection().connection) as tx:
+                with _transaction() as tx:
                     tx.save(name_item, condition=TimerNameModel.key.does_not_exist())
                     tx.save(timer, condition=TimerModel.id.does_not_exist())
+                    tx.update(TimerNameModel(TimerNameModel.key_for_app(spec.app)),
+                              actions=[TimerNameModel.timers.add(1)])
             except TransactWriteError as exc:
                 reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -104,7 +122,7 @@ class TimerStore:
         if timer.status == STATUS_ENABLED:
             return timer
         now = self._clock()
-        first = schedule_of(timer).next_fire(int(now) + (0 if now == int(now) else 1))
+        first = schedule_of(timer).next_fire(_next_second(now))
         actions = [
             TimerModel.status.set(STATUS_ENABLED),
             TimerModel.generation.add(1),
@@ -119,12 +137,16 @@ class TimerStore:
             if _condition_failed(exc):
                 return self.get(app, timer_id)  # enabled meanwhile by someone else: same outcome
             raise
-        if self._scheduler is not None and first is not None:
-            try:
-                self._scheduler.schedule_timer(timer)
-            except Exception:  # the next tick enqueues it (late fires are caught up), so enabling stands
-                log.exception("timer %s enabled, but its first fires could not be enqueued now", timer.id)
+        self._schedule_now(timer)
         return timer
+
+    def _schedule_now(self, timer: TimerModel) -> None:
+        if self._scheduler is None or timer.next_fire is None:
+            return
+        try:
+            self._scheduler.schedule_timer(timer)
+        except Exception:  # the next tick enqueues it (late fires are caught up), so the change stands
+            log.exception("timer %s changed, but its next fires could not be enqueued now", timer.id)
 
     def disable(self, app: str, timer_id: int) -> TimerModel:
         """Disable a timer: it leaves the due index, and queued fires of the old generation are dropped."""
@@ -149,6 +171,125 @@ class TimerStore:
                 return self.get(app, timer_id)
             raise
         return timer
+
+
+    def count(self, app: str) -> int:
+        models.bind()
+        try:
+            return int(TimerNameModel.get(TimerNameModel.key_for_app(app)).timers or 0)
+        except DoesNotExist:
+            return 0
+
+    def list(self, app: str, *, page_size: int, after_id: int | None = None,
+             name_contains: str | None = None) -> TimerPage:
+        """One page of the app's timers, newest first."""
+        models.bind()
+        start = None if after_id is None else {"app": {"S": app}, "id": {"N": str(after_id)}}
+        query = TimerModel.by_app.query(
+            app, scan_index_forward=False, limit=page_size, page_size=page_size,
+            last_evaluated_key=start,
+            filter_condition=TimerModel.name.contains(name_contains) if name_contains else None,
+        )
+        timers = list(query)
+        last = query.last_evaluated_key
+        return TimerPage(timers, int(last["id"]["N"]) if last and len(timers) == page_size else None)
+
+    def update(self, app: str, timer_id: int, changes: Changes, expected_version: int | None) -> TimerModel:
+        """Apply `changes`; refused with VersionConflict if the timer is not at `expected_version`."""
+        timer = self.get(app, timer_id)
+        if expected_version is not None and timer.version != expected_version:
+            raise VersionConflict(timer_id, expected_version, int(timer.version))
+        now = self._clock()
+        actions = [TimerModel.version.add(1), TimerModel.updated_at.set(to_ms(now))]
+        new_cron, new_tz = changes.cron or timer.cron, changes.timezone or timer.timezone
+        schedule_changed = (new_cron, new_tz) != (timer.cron, timer.timezone)
+        if schedule_changed:
+            new_schedule = schedule_from(new_cron, new_tz)
+            actions += [TimerModel.cron.set(new_schedule.cron),
+                        TimerModel.timezone.set(new_schedule.timezone),
+                        TimerModel.generation.add(1)]
+            if timer.status == STATUS_ENABLED:
+                first = new_schedule.next_fire(_next_second(now))
+                actions += ([TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
+                            if first is not None else [TimerModel.next_fire.remove(), TimerModel.due_shard.remove()])
+        if changes.notify is not None:
+            actions.append(TimerModel.notify.set(NotifyAttribute(**changes.notify.to_dict())))
+        renamed = changes.name is not None and changes.name != timer.name
+        if renamed:
+            actions.append(TimerModel.name.set(changes.name))
+        unchanged_since_read = TimerModel.version == timer.version
+        try:
+            if renamed:
+                assert changes.name is not None
+                with _transaction() as tx:
+                    tx.delete(TimerNameModel(TimerNameModel.key_for(app, timer.name)),
+                              condition=TimerNameModel.timer_id == timer.id)
+                    tx.save(TimerNameModel(key=TimerNameModel.key_for(app, changes.name), timer_id=timer.id),
+                            condition=TimerNameModel.key.does_not_exist())
+                    tx.update(timer, actions=actions, condition=unchanged_since_read)
+            else:
+                timer.update(actions=actions, condition=unchanged_since_read)
+        except TransactWriteError as exc:
+            reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise DuplicateTimerName(app, changes.name or "") from None
+            if "ConditionalCheckFailed" in reasons:
+                raise self._conflict(app, timer_id, int(timer.version)) from None
+            raise
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                raise self._conflict(app, timer_id, int(timer.version)) from None
+            raise
+        timer = self.get(app, timer_id)
+        if schedule_changed:
+            self._schedule_now(timer)
+        return timer
+
+    def _conflict(self, app: str, timer_id: int, read_version: int) -> VersionConflict:
+        return VersionConflict(timer_id, read_version, int(self.get(app, timer_id).version))
+
+    def delete(self, app: str, timer_id: int) -> None:
+        """Delete the timer, its name and its place in the count; queued fires find no timer and are dropped."""
+        for _ in range(3):
+            timer = self.get(app, timer_id)
+            try:
+                with _transaction() as tx:
+                    tx.delete(timer, condition=(TimerModel.app == app) & (TimerModel.name == timer.name))
+                    tx.delete(TimerNameModel(TimerNameModel.key_for(app, timer.name)),
+                              condition=TimerNameModel.timer_id == timer.id)
+                    tx.update(TimerNameModel(TimerNameModel.key_for_app(app)),
+                              actions=[TimerNameModel.timers.add(-1)])
+                return
+            except TransactWriteError as exc:
+                reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+                if "ConditionalCheckFailed" not in reasons:
+                    raise
+                # renamed or deleted meanwhile: read it again
+        raise TimerNotFound(timer_id, app)
+
+    def trigger(self, app: str, timer_id: int) -> Fire:
+        """Run the timer once now, outside its schedule (also when disabled)."""
+        timer = self.get(app, timer_id)
+        if self._queue is None:
+            raise RuntimeError("this timer store was built without a queue")
+        fire_ms = to_ms(self._clock())
+        if fire_ms % 1000 == 0:
+            fire_ms += 1  # whole seconds are the scheduled fires' keys
+        fire = Fire(timer_id=int(timer.id), app=app, fire_ms=fire_ms, generation=int(timer.generation),
+                    manual=True)
+        self._queue.send([fire])
+        return fire
+
+
+@contextmanager
+def _transaction() -> Iterator[TransactWrite]:
+    with TransactWrite(connection=TimerModel._get_connection().connection) as tx:
+        yield tx
+
+
+def _next_second(now: float) -> int:
+    """The first whole second at or after `now`."""
+    return int(now) + (0 if now == int(now) else 1)
 
 
 def _condition_failed(exc: Exception) -> bool:

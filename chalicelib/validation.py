@@ -140,11 +140,7 @@ def schedule(data: Mapping[str, Any]) -> Schedule:
         raise InvalidField("cron", "is required, e.g. \"*/5 * * * *\" (every 5 minutes)")
     tz = data.get("timezone")
     tz = "UTC" if tz is None else tz
-    check_timezone(tz)
-    try:
-        return parse_schedule(cron, tz)
-    except CronError as exc:
-        raise InvalidField("cron", str(exc), ErrorCode.INVALID_CRON) from None
+    return schedule_from(cron, check_timezone(tz))
 
 
 def check_timezone(tz: Any) -> str:
@@ -267,3 +263,67 @@ def timer_spec(data: Mapping[str, Any]) -> TimerSpec:
         notify=notify_params(data),
         status=status(data),
     )
+
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_PREVIEW_COUNT = 50
+
+
+def bounded_int(data: Mapping[str, Any], key: str, low: int, high: int, default: int | None) -> int | None:
+    """An optional integer query or body field within [low, high]."""
+    value = data.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidField(key, f"must be an integer from {low} to {high}, got {str(value)[:40]!r}")
+    return value
+
+
+def page_size(data: Mapping[str, Any]) -> int:
+    return bounded_int(data, "pageSize", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)  # type: ignore[return-value]
+
+
+def optional_text(data: Mapping[str, Any], key: str, max_length: int) -> str | None:
+    return text(data, key, max_length, required=False)
+
+
+def version(data: Mapping[str, Any]) -> int | None:
+    return bounded_int(data, "version", 1, 2**53 - 1, None)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The fields updateTimer may change; None leaves a field as it is. The cron is checked
+    against the timer's time zone (or the new one) by the timer store, which knows both."""
+
+    name: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    notify: NotifyParams | None = None
+
+
+def changes(data: Mapping[str, Any]) -> Changes:
+    """updateTimer's fields, each checked as creatTimer checks it."""
+    cron = data.get("cron")
+    if cron is not None and (not isinstance(cron, str) or not cron.strip()):
+        raise InvalidField("cron", "must be a non-empty string, e.g. \"*/5 * * * *\"", ErrorCode.INVALID_CRON)
+    found = Changes(
+        name=text(data, "name", MAX_NAME_LENGTH, required=False),
+        cron=cron.strip() if isinstance(cron, str) else None,
+        timezone=check_timezone(data["timezone"]) if data.get("timezone") is not None else None,
+        notify=notify_params(data) if data.get("notifyHTTPParam") is not None else None,
+    )
+    if found == Changes():
+        raise XtimerError(ErrorCode.INVALID_REQUEST,
+                          "nothing to change: give at least one of name, cron, timezone, notifyHTTPParam")
+    return found
+
+
+def schedule_from(cron: str, tz: str) -> Schedule:
+    try:
+        return parse_schedule(cron, tz)
+    except CronError as exc:
+        raise InvalidField("cron", str(exc), ErrorCode.INVALID_CRON) from None

@@ -44,7 +44,7 @@ def build(
         queue=queue,
         tasks=tasks,
         tick=tick,
-        timers=TimerStore(clock=clock, scheduler=tick),
+        timers=TimerStore(clock=clock, scheduler=tick, queue=queue),
         worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
                       max_early_seconds=max_early_seconds),
     )

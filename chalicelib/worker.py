@@ -21,7 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import config, models
@@ -32,6 +31,7 @@ from chalicelib.models import TimerModel
 from chalicelib.notifier import Callback, Delivery, Notifier, backoff_delay
 from chalicelib.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
 from chalicelib.validation import STATUS_ENABLED
+from chalicelib.views import headers_of
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,8 @@ MAX_EARLY_SECONDS = 5.0
 
 
 def callback_of(timer: TimerModel) -> Callback:
-    header = timer.notify.header
-    headers = dict(header.attribute_values) if isinstance(header, MapAttribute) else dict(header or {})
-    return Callback(url=timer.notify.url, method=timer.notify.method, headers=headers, body=timer.notify.body)
+    return Callback(url=timer.notify.url, method=timer.notify.method, headers=headers_of(timer),
+                    body=timer.notify.body)
 
 
 class Worker:

@@ -194,3 +194,19 @@ def test_a_daily_timer_follows_its_time_zone_across_a_dst_change(
         service.tick.run()
         deliver(service)
     assert fire_times(receiver) == ["2026-03-07T14:00:00Z", "2026-03-08T13:00:00Z"]
+
+
+def test_a_one_off_timer_fires_once_and_then_leaves_the_due_index(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    clock.set(at("2027-03-01T11:59:30"))
+    timer_id = make_timer(service, receiver, "0 0 12 1 3 ? 2027")  # 12:00:00 on 2027-03-01 only
+    deliver(service)
+    reports = []
+    for minute in range(1, 4):
+        clock.set(at("2027-03-01T12:00:00") + minute * 60)
+        reports.append(service.tick.run())
+        deliver(service)
+    assert fire_times(receiver) == ["2027-03-01T12:00:00Z"]
+    assert [r.errors for r in reports] == [[], [], []]
+    assert TimerModel.get(timer_id).next_fire is None
