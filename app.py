@@ -27,6 +27,11 @@ def health() -> Response:
     return api.health()
 
 
+@app.route("/openapi.json", methods=["GET"])
+def openapi() -> dict[str, Any]:
+    return api.openapi_document()
+
+
 @app.route("/xtimer/creatTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
 def creat_timer() -> Response:
     return api.create_timer(app.current_request.raw_body)

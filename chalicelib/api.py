@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib import envelope, pagination, validation, views
+from chalicelib import envelope, openapi, pagination, validation, views
 from chalicelib.errors import ErrorCode, TimerNotFound, XtimerError
 from chalicelib.timers import schedule_of
 from chalicelib.wiring import services
@@ -187,6 +187,10 @@ def preview_cron(raw_body: bytes | None) -> Response:
         "description": schedule.describe(),
         "nextFireTimes": [views.rfc3339(t) for t in schedule.next_fires(now, count)],
     })
+
+
+def openapi_document() -> dict[str, Any]:
+    return openapi.document()
 
 
 def report(value: Any) -> dict[str, Any]:
