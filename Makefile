@@ -15,6 +15,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "xtimer needs Python 3.11 (Lambda runtime python3.11); set PYTHON=...")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
 run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto (HOST, PORT, AWS_ENDPOINT_URL)
