@@ -1,34 +1,95 @@
-"""Which callback hosts the service may call.
+"""Which callback hosts the service may call, checked twice: when a timer is stored (the URL's
+literal host) and when each callback connects (every address the name resolves to then, since
+DNS can change between the two).
 
-Deployed stages refuse hosts that point back into the service's own network; the local stack
-turns loopback on through configuration (XTIMER_ALLOW_LOOPBACK_CALLBACKS), not a code path.
+Deployed stages refuse loopback, private, link-local (169.254.169.254 included), multicast and
+reserved addresses, unless the host or address is on the allow-list (XTIMER_CALLBACK_ALLOWLIST:
+comma-separated host names, addresses or CIDR blocks). The local stack allows loopback through
+configuration (XTIMER_ALLOW_LOOPBACK_CALLBACKS), not through a code path.
 """
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
+from typing import Any, Callable
 
 from chalicelib import config
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
+Resolver = Callable[..., list[tuple[Any, ...]]]
+resolve: Resolver = socket.getaddrinfo  # the name service; tests put a fake one here
 
-def refusal(host: str) -> str | None:
-    """Why a callback to `host` is refused, or None if it is allowed."""
-    host = host.strip("[]").lower().rstrip(".")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    is_loopback = host in _LOOPBACK_NAMES or host.endswith(".localhost") or (
-        address is not None and address.is_loopback
-    )
-    if is_loopback:
+
+class CallbackRefused(OSError):
+    """A callback host or address the policy does not allow."""
+
+
+def _allowlist() -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    names: set[str] = set()
+    networks = []
+    for entry in os.environ.get("XTIMER_CALLBACK_ALLOWLIST", "").split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.add(entry.rstrip("."))
+    return names, networks
+
+
+def _normal(host: str) -> str:
+    return host.strip("[]").lower().rstrip(".")
+
+
+def address_refusal(address: str, host: str | None = None) -> str | None:
+    """Why connecting to `address` (an IP literal, for `host`) is refused, or None."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    names, networks = _allowlist()
+    if (host and _normal(host) in names) or any(ip in net for net in networks):
+        return None
+    shown = f"{host} ({ip})" if host and _normal(host) != str(ip) else str(ip)
+    if ip.is_loopback:
         if config.allow_loopback_callbacks():
             return None
-        return f"host {host!r} is a loopback address; callbacks must go to a public host"
-    if address is not None and (
-        address.is_private or address.is_link_local or address.is_multicast
-        or address.is_reserved or address.is_unspecified
-    ):
-        return f"host {host!r} is a private, link-local or reserved address; callbacks must go to a public host"
+        return f"{shown} is a loopback address; callbacks must go to a public host"
+    if ip.is_link_local:
+        return f"{shown} is a link-local address (cloud metadata lives there); callbacks must go to a public host"
+    if ip.is_private or ip.is_multicast or ip.is_reserved or ip.is_unspecified or not ip.is_global:
+        return f"{shown} is a private, multicast or reserved address; callbacks must go to a public host"
     return None
+
+
+def refusal(host: str) -> str | None:
+    """Why a callback URL with this host is refused when a timer is stored, or None.
+
+    Only what the host says by itself is judged here (an address, a loopback name); what a name
+    resolves to is judged at each connection, by `connect_addresses`.
+    """
+    name = _normal(host)
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
+            return address_refusal("127.0.0.1", name)
+        return None
+    return address_refusal(name, name)
+
+
+def connect_addresses(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[tuple[Any, ...]]:
+    """The resolved addresses of `host` that may be connected to; CallbackRefused if none may."""
+    infos = resolve(_normal(host), port, family, socket.SOCK_STREAM)
+    allowed, reasons = [], []
+    for info in infos:
+        reason = address_refusal(info[4][0], host)
+        if reason:
+            reasons.append(reason)
+        else:
+            allowed.append(info)
+    if not allowed:
+        raise CallbackRefused(f"callback refused: {reasons[0] if reasons else f'{host} did not resolve'}")
+    return allowed

@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
+
+from chalicelib.callback_policy import CallbackRefused
+from chalicelib.safe_http import PolicyAdapter
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 USER_AGENT = "xtimer/1.0"
@@ -92,7 +94,8 @@ def make_session(pool_size: int = POOL_SIZE) -> requests.Session:
     session.cookies.set_policy(_NoCookies())
     # max_retries=0 on purpose: a retry here would be invisible. The queue retries a failed
     # attempt after a backoff, and records every attempt in the timer's history.
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    # PolicyAdapter: every connection goes only to addresses the callback policy allows (SSRF).
+    adapter = PolicyAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -294,6 +297,9 @@ def describe_error(
 
     if isinstance(exc, _Refused):
         return str(exc)
+    refused = next((e for e in chain if isinstance(e, CallbackRefused)), None)
+    if refused is not None:
+        return _short(str(refused))
     if has(requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
            requests.exceptions.InvalidSchema, urllib3.exceptions.LocationParseError):
         return _short(f"invalid URL: {exc}")

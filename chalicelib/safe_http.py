@@ -1,0 +1,78 @@
+"""A requests adapter that connects only to addresses the callback policy allows.
+
+urllib3 resolves the host name itself when it opens a connection; checking the URL beforehand
+would leave a window in which DNS could answer differently. Here the check happens on the very
+addresses the socket connects to. TLS still verifies the certificate against the host name.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.connection import _set_socket_options  # type: ignore[attr-defined]
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
+
+from chalicelib import callback_policy
+
+
+class _PolicyConnect:
+    """Mixin for urllib3 connections: resolve, keep the allowed addresses, connect to the first that answers."""
+
+    host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            addresses = callback_policy.connect_addresses(self._dns_host, self.port)  # type: ignore[attr-defined]
+        except callback_policy.CallbackRefused as exc:
+            raise NewConnectionError(self, str(exc)) from exc  # type: ignore[arg-type]
+        last_error: OSError | None = None
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                _set_socket_options(sock, self.socket_options)
+                if self.timeout is not _DEFAULT_TIMEOUT:
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(address)
+                return sock
+            except TimeoutError as exc:
+                sock.close()
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+        raise NewConnectionError(  # type: ignore[arg-type]
+            self, f"Failed to establish a new connection: {last_error}") from last_error
+
+
+class PolicyHTTPConnection(_PolicyConnect, HTTPConnection):
+    pass
+
+
+class PolicyHTTPSConnection(_PolicyConnect, HTTPSConnection):
+    pass
+
+
+class _PolicyHTTPPool(HTTPConnectionPool):
+    ConnectionCls = PolicyHTTPConnection
+
+
+class _PolicyHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = PolicyHTTPSConnection
+
+
+class PolicyAdapter(HTTPAdapter):
+    """HTTPAdapter whose connections obey the callback policy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PolicyHTTPPool, "https": _PolicyHTTPSPool}
