@@ -97,6 +97,21 @@ def preview_cron() -> Response:
     return api.preview_cron(app.current_request.raw_body)
 
 
+# --- The web console (README "Web console"): static files from chalicelib/console, no API key needed
+# to load them; the page itself sends the key with every API call. ---
+from chalicelib import console  # noqa: E402
+
+
+@app.route("/console", methods=["GET"])
+def console_page() -> Response:
+    return console.page(app.current_request.context.get("path", ""))
+
+
+@app.route("/console/{asset}", methods=["GET"])
+def console_asset(asset: str) -> Response:
+    return console.asset(asset)
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: Any) -> dict[str, Any]:
     """Enqueue the fires of the coming window (one tick at a time: reserved concurrency 1)."""

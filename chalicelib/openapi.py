@@ -206,6 +206,22 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                               "nextFireTimes": {"type": "array", "items": _TIME}},
              "required": ["cron", "timezone", "description", "nextFireTimes"]}),
         body="PreviewCronRequest")},
+    # The web console (chalicelib/console): pages, not JSON; public, as the page asks for the key itself.
+    "/console": {"get": {
+        "summary": "The web console (an HTML page; its views are in the URL fragment, #/apps/<app>/...)",
+        "security": [],
+        "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+    }},
+    "/console/{asset}": {"get": {
+        "summary": "A file of the web console: console.css, console.js or icon.svg",
+        "security": [],
+        "parameters": [{"name": "asset", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "the file", "content": {
+                media: {"schema": {"type": "string"}} for media in ("text/css", "text/javascript", "image/svg+xml")}},
+            "404": {"description": "no such file", "content": {"application/json": {"schema": _ref("Error")}}},
+        },
+    }},
 }
 
 

@@ -30,6 +30,7 @@ def main(host: str, port: int, pollers: int, endpoint_url: str | None) -> None:
     except OSError as exc:
         raise click.ClickException(f"could not start: {exc} (is port {port} taken? set PORT=...)") from None
     click.echo(f"xtimer is running on {stack.api_url}; Ctrl-C stops it.")
+    click.echo(f"Web console: {stack.api_url}/console")
     try:
         stack.wait()
     except KeyboardInterrupt:

@@ -1,0 +1,278 @@
+"""The web console in headless Chromium against the real local stack, as a person would use it.
+
+The stack runs as `make run` runs it (`python -m xtimer_local`, a subprocess on a free port), the
+callbacks go to a receiver on 127.0.0.1, and Debian's Chromium is driven by Playwright. Where no
+Chromium can be had, these tests skip and say why (tests/browser.py installs it when root on Debian).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from tests.browser import CHROMIUM_ARGS, LocalService, find_or_install_chromium
+from tests.receiver import Receiver, Request, Response
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed: pip install -r requirements-dev.txt")
+expect = sync_api.expect
+Page = sync_api.Page
+
+FIRE_TIMEOUT_MS = 30_000  # a */2 timer fires within seconds of being enabled; this is the outer bound
+UI_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def chromium(request: pytest.FixtureRequest) -> Path:
+    found = find_or_install_chromium()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"browser tests: {found.how}")
+    if found.path is None:
+        pytest.skip(found.how)
+    return found.path
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    with LocalService(tmp_path_factory.mktemp("stack") / "xtimer_local.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, service: LocalService) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    # API refusals (400, 401, 404 ...) are part of the tests; Chromium logs each failed load, so
+    # only errors of the page's own script count.
+    tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+           if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    yield tab
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as rx:
+        yield rx
+
+
+class FailTheSecondFire:
+    """Answers 200, but 503 to the second scheduled fire (the stack makes one attempt per fire)."""
+
+    def __init__(self) -> None:
+        self.fires: list[str] = []
+
+    def __call__(self, request: Request) -> Response:
+        key = request.header("X-Xtimer-Idempotency-Key") or ""
+        if key not in self.fires:
+            self.fires.append(key)
+        return Response(503, body="busy") if self.fires.index(key) == 1 else Response(200, body="ok")
+
+
+def open_app(page: Page, service: LocalService, app: str) -> None:
+    page.goto(service.url + "/console")
+    page.get_by_label("App", exact=True).fill(app)
+    page.get_by_role("button", name="Open").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Timers of {app}")
+
+
+def save_screenshot(page: Page, tmp_path: Path, name: str) -> Path:
+    """Into the test's tmp folder, and also into $XTIMER_SCREENSHOTS if set (docs/console-timer.png
+    was taken this way)."""
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("XTIMER_SCREENSHOTS"):
+        target = Path(os.environ["XTIMER_SCREENSHOTS"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target / name)
+    return path
+
+
+def test_a_timer_is_created_enabled_watched_firing_disabled_and_deleted(
+        page: Page, service: LocalService, receiver: Receiver, tmp_path: Path) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    receiver.respond("/hook", FailTheSecondFire())
+    open_app(page, service, app)
+    expect(page.get_by_text("No timers yet.")).to_be_visible()
+
+    # The form checks the cron as it is typed, and shows the next fire times before saving.
+    page.get_by_role("link", name="+ New timer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"New timer in {app}")
+    page.get_by_label("Name").fill("every-two-seconds")
+    cron = page.get_by_label("Cron expression")
+    cron.fill("*/2 * * *")
+    expect(page.locator("#f-cron-error")).not_to_be_empty()
+    expect(cron).to_have_attribute("aria-invalid", "true")
+    cron.fill("*/2 * * * * *")
+    expect(page.locator("#cron-preview")).to_contain_text("Every 2 seconds")
+    expect(page.locator("#cron-preview li")).to_have_count(5)
+    expect(cron).not_to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Method").select_option("POST")
+    page.get_by_label("URL").fill(receiver.url("/hook"))
+    page.get_by_label("Headers").fill("X-From: console")
+    page.get_by_role("button", name="Create timer").click()
+
+    # The timer's page: disabled, with its next 10 fire times and an empty history.
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("every-two-seconds")
+    expect(heading).to_contain_text("disabled")
+    expect(page.locator("#next-fires li")).to_have_count(10)
+    expect(page.get_by_text("No executions yet.")).to_be_visible()
+
+    # Enabled, it fires: the history (refreshing itself) shows each fire in the table and as a mark
+    # of its result's colour in the timeline; the second fire's callback fails.
+    page.get_by_role("button", name="Enable every-two-seconds").click()
+    expect(heading).to_contain_text("enabled")
+    history = page.locator("#history-table")
+    failed = history.locator("tr[data-status='failed']")
+    succeeded = history.locator("tr[data-status='succeeded']")
+    expect(failed).to_have_count(1, timeout=FIRE_TIMEOUT_MS)
+    expect(succeeded.nth(1)).to_be_visible(timeout=FIRE_TIMEOUT_MS)
+    expect(failed.locator("td").nth(3)).to_have_text("503")
+    expect(succeeded.first.locator("td").nth(3)).to_have_text("200")
+    timeline = page.locator("#timeline > svg")
+    expect(timeline.locator(".mark-failed")).to_have_count(1)
+    expect(timeline.locator(".mark-succeeded").nth(1)).to_be_attached()
+    calls = receiver.received("/hook")
+    assert calls[0].header("X-From") == "console" and calls[0].method == "POST"
+
+    page.get_by_role("button", name="Run now every-two-seconds").click()
+    expect(page.get_by_role("status")).to_contain_text("runs now")
+    expect(history.locator("tr", has_text="run now").first).to_be_visible(timeout=FIRE_TIMEOUT_MS)
+    expect(page.locator("#history-recent")).to_contain_text("1 failed")
+    page.locator("#toast").evaluate("toast => { toast.textContent = ''; }")  # not in the picture
+    save_screenshot(page, tmp_path, "console-timer.png")
+
+    page.get_by_role("button", name="Disable every-two-seconds").click()
+    expect(heading).to_contain_text("disabled")
+
+    page.get_by_role("button", name="Delete every-two-seconds").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("every-two-seconds")
+    dialog.get_by_role("button", name="Delete timer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Timers of {app}")
+    expect(page.get_by_text("No timers yet.")).to_be_visible()
+    listed = requests.get(f"{service.url}/xtimer/getAppTimers", params={"app": app}, timeout=5).json()
+    assert listed["data"]["timers"] == []
+
+
+def test_api_errors_appear_next_to_the_field_they_concern(page: Page, service: LocalService) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    requests.post(f"{service.url}/xtimer/creatTimer", timeout=5, json={
+        "app": app, "name": "taken", "cron": "@daily",
+        "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).raise_for_status()
+    open_app(page, service, app)
+    expect(page.locator("#timers tbody tr")).to_have_count(1)
+    expect(page.locator("#timers tbody tr").first).to_contain_text("At 00:00")  # previewCron's description
+    page.get_by_role("link", name="+ New timer").click()
+    page.get_by_label("Name").fill("taken")
+    page.get_by_label("Cron expression").fill("@hourly")
+    page.get_by_label("URL").fill("ftp://example.com/hook")
+    page.get_by_role("button", name="Create timer").click()
+    url_error = page.locator("#f-url-error")
+    expect(url_error).to_contain_text("http://")  # data.field = notifyHTTPParam.url
+    expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("URL")).to_be_focused()
+    assert "f-url-error" in (page.get_by_label("URL").get_attribute("aria-describedby") or "")
+
+    page.get_by_label("URL").fill("http://127.0.0.1:9/hook")
+    page.get_by_role("button", name="Create timer").click()
+    expect(page.locator("#f-name-error")).to_contain_text("already has a timer named")  # data.field = name
+    expect(page.get_by_label("URL")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#form-errors")).to_be_visible()
+
+
+def test_the_key_is_sent_on_every_call_and_a_refusal_asks_for_one(page: Page, service: LocalService) -> None:
+    """Authentication as the API will answer it (40100 without a key), played by a stand-in route."""
+    seen: list[str | None] = []
+
+    def guard(route: Any) -> None:
+        key = route.request.headers.get("x-xtimer-key")
+        seen.append(key)
+        if key != "xtk_secret":
+            route.fulfill(status=401, content_type="application/json",
+                          body='{"code": 40100, "message": "an API key is required: send X-Xtimer-Key"}')
+        else:
+            route.continue_()
+
+    page.route("**/xtimer/**", guard)
+    open_app_page = service.url + "/console#/apps/locked"
+    page.goto(open_app_page)
+    notice = page.get_by_role("alert").filter(has_text="needs an API key")
+    expect(notice).to_be_visible()
+    page.get_by_label("API key").fill("xtk_secret")
+    page.get_by_role("button", name="Open").click()
+    expect(page.get_by_text("No timers yet.")).to_be_visible()
+    expect(notice).to_be_hidden()
+    assert seen[0] is None and seen[-1] == "xtk_secret"
+    assert page.evaluate("sessionStorage.getItem('xtimer.key')") == "xtk_secret"
+
+
+def test_on_a_phone_the_timer_list_fits_the_screen(browser: Any, service: LocalService) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    for number in range(3):
+        requests.post(f"{service.url}/xtimer/creatTimer", timeout=5, json={
+            "app": app, "name": f"phone-{number}", "cron": "*/5 * * * *",
+            "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).raise_for_status()
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.goto(f"{service.url}/console#/apps/{app}")
+        expect(phone.locator("#timers tbody tr")).to_have_count(3)
+        expect(phone.locator("#timers thead")).not_to_be_in_viewport()
+        overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow} px wider than the phone's screen"
+        # Keyboard: Tab reaches the actions, and the focused element shows an outline.
+        phone.get_by_role("button", name="Enable phone-0").focus()
+        outline = phone.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline == "solid"
+    finally:
+        context.close()
+
+
+def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, service: LocalService) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    created = requests.post(f"{service.url}/xtimer/creatTimer", timeout=5, json={
+        "app": app, "name": "nightly", "cron": "0 2 * * *", "timezone": "Europe/Berlin",
+        "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).json()
+    timer_id = created["data"]["timerId"]
+    page.goto(f"{service.url}/console#/apps/{app}/timers/{timer_id}/edit")
+    cron = page.get_by_label("Cron expression")
+    expect(cron).to_have_value("0 2 * * *")
+    expect(page.get_by_label("Time zone")).to_have_value("Europe/Berlin")
+    cron.fill("30 3 * * *")
+    expect(page.locator("#cron-preview")).to_contain_text("At 03:30")
+
+    # Someone else renames it while the form is open: saving is refused, and says so.
+    requests.post(f"{service.url}/xtimer/updateTimer", timeout=5,
+                  json={"id": timer_id, "app": app, "name": "nightly-2"}).raise_for_status()
+    page.get_by_role("button", name="Save changes").click()
+    summary = page.locator("#form-errors")
+    expect(summary).to_contain_text("changed since you read it")
+    summary.get_by_role("link", name="Load the current version").click()
+    expect(page.get_by_label("Name")).to_have_value("nightly-2")
+
+    page.get_by_label("Cron expression").fill("30 3 * * *")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("nightly-2")
+    expect(page.locator("dl.definition")).to_contain_text("30 3 * * *")
+    timer = requests.get(f"{service.url}/xtimer/getTimer", params={"id": timer_id, "app": app}, timeout=5).json()
+    assert timer["data"]["cron"] == "30 3 * * *" and timer["data"]["timezone"] == "Europe/Berlin"
