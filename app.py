@@ -14,7 +14,7 @@ app = Chalice(app_name="xtimer")
 app.log.setLevel(logging.INFO)
 logging.getLogger("chalicelib").setLevel(logging.INFO)
 
-JSON_BODY_TYPES = ["application/json", "text/plain", "application/octet-stream"]
+JSON_BODY_TYPES = ["application/json", "text/plain"]  # one kind: `chalice deploy` refuses binary and text types mixed
 
 
 @app.middleware("http")
@@ -24,77 +24,82 @@ def envelope_every_reply(event: Any, get_response: Any) -> Response:
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return api.health()
+    return api.health(app.current_request)
 
 
 @app.route("/openapi.json", methods=["GET"])
-def openapi() -> dict[str, Any]:
-    return api.openapi_document()
+def openapi() -> Response:
+    return api.openapi_document(app.current_request)
 
 
 @app.route("/xtimer/creatTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
 def creat_timer() -> Response:
-    return api.create_timer(app.current_request.raw_body)
+    return api.create_timer(app.current_request)
 
 
 @app.route("/xtimer/createTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
 def create_timer() -> Response:
-    return api.create_timer(app.current_request.raw_body)
+    return api.create_timer(app.current_request)
 
 
 @app.route("/xtimer/enableTimer", methods=["GET"])
 def enable_timer() -> Response:
-    return api.enable_timer(app.current_request.query_params or {})
+    return api.enable_timer(app.current_request)
 
 
 @app.route("/xtimer/unableTimer", methods=["GET"])
 def unable_timer() -> Response:
-    return api.disable_timer(app.current_request.query_params or {})
+    return api.disable_timer(app.current_request)
 
 
 @app.route("/xtimer/disableTimer", methods=["GET"])
 def disable_timer() -> Response:
-    return api.disable_timer(app.current_request.query_params or {})
+    return api.disable_timer(app.current_request)
 
 
 @app.route("/xtimer/getTimer", methods=["GET"])
 def get_timer() -> Response:
-    return api.get_timer(app.current_request.query_params or {})
+    return api.get_timer(app.current_request)
 
 
 @app.route("/xtimer/getAppTimers", methods=["GET"])
 def get_app_timers() -> Response:
-    return api.get_app_timers(app.current_request.query_params or {})
+    return api.get_app_timers(app.current_request)
 
 
 @app.route("/xtimer/updateTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
 def update_timer() -> Response:
-    return api.update_timer(app.current_request.raw_body)
+    return api.update_timer(app.current_request)
 
 
 @app.route("/xtimer/deleteTimer", methods=["GET"])
 def delete_timer() -> Response:
-    return api.delete_timer(app.current_request.query_params or {})
+    return api.delete_timer(app.current_request)
 
 
 @app.route("/xtimer/timer", methods=["DELETE"])
 def delete_timer_rest() -> Response:
-    return api.delete_timer(app.current_request.query_params or {})
+    return api.delete_timer(app.current_request)
 
 
 @app.route("/xtimer/getTasks", methods=["GET"])
 def get_tasks() -> Response:
-    return api.get_tasks(app.current_request.query_params or {})
+    return api.get_tasks(app.current_request)
 
 
 @app.route("/xtimer/triggerTimer", methods=["GET"])
 def trigger_timer() -> Response:
-    return api.trigger_timer(app.current_request.query_params or {})
+    return api.trigger_timer(app.current_request)
 
 
 @app.route("/xtimer/previewCron", methods=["POST"], content_types=JSON_BODY_TYPES)
 def preview_cron() -> Response:
-    return api.preview_cron(app.current_request.raw_body)
+    return api.preview_cron(app.current_request)
+
+
+@app.route("/xtimer/getSigningSecret", methods=["GET"])
+def get_signing_secret() -> Response:
+    return api.get_signing_secret(app.current_request)
 
 
 # --- The web console (README "Web console"): static files from chalicelib/console, no API key needed

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib import envelope, openapi, pagination, validation, views
+from chalicelib import auth, envelope, openapi, pagination, validation, views
 from chalicelib.errors import ErrorCode, TimerNotFound, XtimerError
 from chalicelib.timers import schedule_of
 from chalicelib.wiring import services
@@ -40,23 +40,52 @@ def error_reply(err: XtimerError) -> Response:
                     headers={"Content-Type": "application/json"})
 
 
-def endpoint(handler: Callable[..., Response]) -> Callable[..., Response]:
-    """Domain errors become their envelope; anything unexpected is logged with an incident id and
-    answered 500 without internals (Chalice would answer its own shape before any middleware)."""
+class Call:
+    """What a handler gets of an HTTP request: query, raw body, headers, and the caller's app
+    (from the API key; None when authentication is off)."""
 
-    @functools.wraps(handler)
-    def wrapped(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return handler(*args, **kwargs)
-        except XtimerError as err:
-            return error_reply(err)
-        except Exception:
-            incident = uuid.uuid4().hex[:12]
-            log.exception("internal error %s", incident)
-            return error_reply(XtimerError(
-                ErrorCode.INTERNAL, f"internal error (incident {incident}); the request may be retried"))
+    def __init__(self, request: Any, caller: str | None) -> None:
+        self.query: Mapping[str, str] = getattr(request, "query_params", None) or {}
+        self.raw_body: bytes | None = getattr(request, "raw_body", None)
+        self.caller = caller
 
-    return wrapped
+    def json(self) -> dict[str, Any]:
+        return validation.parse_json_body(self.raw_body)
+
+    def app(self, data: Mapping[str, Any] | None = None) -> str:
+        """The `app` the call names (query, or `data`), checked against the caller's key."""
+        app = validation.app_name(self.query if data is None else data)
+        auth.authorize(self.caller, app)
+        return app
+
+    def timer_ref(self, data: Mapping[str, Any] | None = None) -> tuple[str, int]:
+        app = self.app(data)
+        return app, validation.timer_id(self.query if data is None else data)
+
+
+def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Callable[[Any], Response]]:
+    """Wrap a handler: authenticate (unless `public`), turn domain errors into their envelope, and
+    answer anything unexpected with a 500 and an incident id in the logs, without internals
+    (Chalice would answer its own shape before any middleware sees it)."""
+
+    def decorate(handler: Callable[[Call], Response]) -> Callable[[Any], Response]:
+        @functools.wraps(handler)
+        def wrapped(request: Any) -> Response:
+            try:
+                headers = getattr(request, "headers", None) or {}
+                caller = None if public else auth.authenticate(headers, services().keys)
+                return handler(Call(request, caller))
+            except XtimerError as err:
+                return error_reply(err)
+            except Exception:
+                incident = uuid.uuid4().hex[:12]
+                log.exception("internal error %s", incident)
+                return error_reply(XtimerError(
+                    ErrorCode.INTERNAL, f"internal error (incident {incident}); the request may be retried"))
+
+        return wrapped
+
+    return decorate
 
 
 def envelope_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -73,39 +102,35 @@ def envelope_middleware(event: Any, get_response: Callable[[Any], Response]) -> 
     return response
 
 
-@endpoint
-def health() -> Response:
+@endpoint(public=True)
+def health(call: Call) -> Response:
     return reply({"status": "ok"})
 
 
-@endpoint
-def create_timer(raw_body: bytes | None) -> Response:
-    spec = validation.timer_spec(validation.parse_json_body(raw_body))
+@endpoint()
+def create_timer(call: Call) -> Response:
+    body = call.json()
+    spec = validation.timer_spec(body)
+    auth.authorize(call.caller, spec.app)
     timer = services().timers.create(spec)
     return reply({"timerId": int(timer.id)})
 
 
-@endpoint
-def enable_timer(query: Mapping[str, str]) -> Response:
-    app = validation.app_name(query)
-    timer_id = validation.timer_id(query)
-    services().timers.enable(app, timer_id)
+@endpoint()
+def enable_timer(call: Call) -> Response:
+    services().timers.enable(*call.timer_ref())
     return reply()
 
 
-def _timer_ref(query: Mapping[str, str]) -> tuple[str, int]:
-    return validation.app_name(query), validation.timer_id(query)
-
-
-@endpoint
-def disable_timer(query: Mapping[str, str]) -> Response:
-    services().timers.disable(*_timer_ref(query))
+@endpoint()
+def disable_timer(call: Call) -> Response:
+    services().timers.disable(*call.timer_ref())
     return reply()
 
 
-@endpoint
-def get_timer(query: Mapping[str, str]) -> Response:
-    app, timer_id = _timer_ref(query)
+@endpoint()
+def get_timer(call: Call) -> Response:
+    app, timer_id = call.timer_ref()
     parts = services()
     timer = parts.timers.get(app, timer_id)
     schedule = schedule_of(timer)
@@ -116,12 +141,12 @@ def get_timer(query: Mapping[str, str]) -> Response:
     return reply(data)
 
 
-@endpoint
-def get_app_timers(query: Mapping[str, str]) -> Response:
-    app = validation.app_name(query)
-    size = validation.page_size(query)
-    name = validation.optional_text(query, "name", validation.MAX_NAME_LENGTH)
-    after = pagination.decode("timers", query.get("pageToken"))
+@endpoint()
+def get_app_timers(call: Call) -> Response:
+    app = call.app()
+    size = validation.page_size(call.query)
+    name = validation.optional_text(call.query, "name", validation.MAX_NAME_LENGTH)
+    after = pagination.decode("timers", call.query.get("pageToken"))
     store = services().timers
     page = store.list(app, page_size=size, after_id=after, name_contains=name)
     data: dict[str, Any] = {"timers": [views.timer_view(t) for t in page.timers]}
@@ -132,26 +157,26 @@ def get_app_timers(query: Mapping[str, str]) -> Response:
     return reply(data)
 
 
-@endpoint
-def update_timer(raw_body: bytes | None) -> Response:
-    body = validation.parse_json_body(raw_body)
-    app, timer_id = _timer_ref(body)
+@endpoint()
+def update_timer(call: Call) -> Response:
+    body = call.json()
+    app, timer_id = call.timer_ref(body)
     timer = services().timers.update(app, timer_id, validation.changes(body), validation.version(body))
     return reply(views.timer_view(timer))
 
 
-@endpoint
-def delete_timer(query: Mapping[str, str]) -> Response:
-    services().timers.delete(*_timer_ref(query))
+@endpoint()
+def delete_timer(call: Call) -> Response:
+    services().timers.delete(*call.timer_ref())
     return reply()
 
 
-@endpoint
-def get_tasks(query: Mapping[str, str]) -> Response:
-    app, timer_id = _timer_ref(query)
-    size = validation.page_size(query)
-    status = validation.bounded_int(query, "status", 0, 4, None)
-    before = pagination.decode("tasks", query.get("pageToken"))
+@endpoint()
+def get_tasks(call: Call) -> Response:
+    app, timer_id = call.timer_ref()
+    size = validation.page_size(call.query)
+    status = validation.bounded_int(call.query, "status", 0, 4, None)
+    before = pagination.decode("tasks", call.query.get("pageToken"))
     parts = services()
     try:
         parts.timers.get(app, timer_id)
@@ -167,16 +192,16 @@ def get_tasks(query: Mapping[str, str]) -> Response:
     return reply(data)
 
 
-@endpoint
-def trigger_timer(query: Mapping[str, str]) -> Response:
-    fire = services().timers.trigger(*_timer_ref(query))
+@endpoint()
+def trigger_timer(call: Call) -> Response:
+    fire = services().timers.trigger(*call.timer_ref())
     return reply({"timerId": fire.timer_id, "fireTime": views.rfc3339_ms(fire.fire_ms),
                   "idempotencyKey": fire.idempotency_key})
 
 
-@endpoint
-def preview_cron(raw_body: bytes | None) -> Response:
-    body = validation.parse_json_body(raw_body)
+@endpoint()
+def preview_cron(call: Call) -> Response:
+    body = call.json()
     schedule = validation.schedule(body)
     count = validation.bounded_int(body, "count", 1, validation.MAX_PREVIEW_COUNT, 5)
     assert count is not None
@@ -189,8 +214,20 @@ def preview_cron(raw_body: bytes | None) -> Response:
     })
 
 
-def openapi_document() -> dict[str, Any]:
-    return openapi.document()
+@endpoint()
+def get_signing_secret(call: Call) -> Response:
+    app = call.app()
+    item = services().signing.load(app)
+    data: dict[str, Any] = {"app": app, "signingSecret": item.signing_secret}
+    if item.previous_secret and (item.previous_until or 0) > services().clock():
+        data["previousSecret"] = item.previous_secret
+        data["previousUntil"] = views.rfc3339(int(item.previous_until))
+    return reply(data)
+
+
+@endpoint(public=True)
+def openapi_document(call: Call) -> Response:
+    return Response(body=openapi.document(), status_code=200, headers={"Content-Type": "application/json"})
 
 
 def report(value: Any) -> dict[str, Any]:

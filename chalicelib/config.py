@@ -47,6 +47,14 @@ def tasks_table() -> str:
     return _env("XTIMER_TASKS_TABLE", f"{resource_prefix()}-tasks")
 
 
+def api_keys_table() -> str:
+    return _env("XTIMER_API_KEYS_TABLE", f"{resource_prefix()}-api-keys")
+
+
+def apps_table() -> str:
+    return _env("XTIMER_APPS_TABLE", f"{resource_prefix()}-apps")
+
+
 def fire_queue() -> str:
     return _env("XTIMER_FIRE_QUEUE", f"{resource_prefix()}-fires")
 
@@ -86,3 +94,18 @@ def task_retention_days() -> int:
 def max_attempts() -> int:
     """Callback attempts per fire before it is marked failed and sent to the dead-letter queue."""
     return min(max(_env_int("XTIMER_MAX_ATTEMPTS", 5), 1), 20)
+
+
+def auth_required() -> bool:
+    """Whether every call but /health needs an app's API key (X-Xtimer-Key). Deployed stages set
+    XTIMER_AUTH=required; the local stack leaves it off unless asked."""
+    return _env("XTIMER_AUTH", "off").lower() in {"required", "on", "true", "1"}
+
+
+def max_timers_per_app() -> int:
+    return max(_env_int("XTIMER_MAX_TIMERS_PER_APP", 10_000), 1)
+
+
+def max_fires_per_minute_per_app() -> int:
+    """The sum of the enabled timers' fire rates an app may have (a timer every second is 60)."""
+    return max(_env_int("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", 6_000), 1)

@@ -75,3 +75,8 @@ class VersionConflict(XtimerError):
             "read it again and retry",
             field="version",
         )
+
+
+class QuotaExceeded(XtimerError):
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.QUOTA_EXCEEDED, message)

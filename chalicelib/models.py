@@ -86,6 +86,7 @@ class TimerModel(Model):
     generation = NumberAttribute(default=0)
     next_fire = NumberAttribute(null=True)  # epoch s; only while enabled
     due_shard = NumberAttribute(null=True)  # only while enabled
+    fire_rate = NumberAttribute(null=True)  # fires per hour counted against the app's quota; only while enabled
 
     by_app = TimersByApp()
     by_due = TimersByDue()
@@ -96,7 +97,7 @@ class TimerNameModel(Model):
     - a name item, key `["<app>","<name>"]`, holds (app, name) so that a second timer with the
       same name cannot be written (`timer_id`);
     - an app item, key `["<app>"]`, counts the app's timers (`timers`), so lists know their
-      total without reading them all.
+      total without reading them all, and adds up their fire rates (`fire_rate`), for quotas.
     """
 
     class Meta:
@@ -106,6 +107,7 @@ class TimerNameModel(Model):
     key = UnicodeAttribute(hash_key=True)
     timer_id = NumberAttribute(null=True)
     timers = NumberAttribute(null=True)
+    fire_rate = NumberAttribute(null=True)  # sum of the enabled timers' fire_rate
 
     @staticmethod
     def key_for(app: str, name: str) -> str:
@@ -139,7 +141,49 @@ class TaskModel(Model):
     expires_at = TTLAttribute()
 
 
-MODELS: tuple[type[Model], ...] = (TimerModel, TimerNameModel, TaskModel)
+class ApiKeysByApp(GlobalSecondaryIndex):
+    """An app's keys, to list and revoke them."""
+
+    class Meta:
+        index_name = "by_app"
+        projection = IncludeProjection(["key_id", "created_at", "revoked_at"])
+
+    app = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
+
+
+class ApiKeyModel(Model):
+    """An app's API key, stored only as its SHA-256 (a leaked table leaks no usable key)."""
+
+    class Meta:
+        table_name = "unbound-api-keys"
+        billing_mode = "PAY_PER_REQUEST"
+
+    key_hash = UnicodeAttribute(hash_key=True)
+    app = UnicodeAttribute()
+    key_id = UnicodeAttribute()  # the key's first characters, to tell keys apart in lists and logs
+    created_at = NumberAttribute()  # epoch ms
+    revoked_at = NumberAttribute(null=True)  # epoch ms
+
+    by_app = ApiKeysByApp()
+
+
+class AppModel(Model):
+    """Per-app settings: the secret callbacks are signed with (and the one before it, during a rotation)."""
+
+    class Meta:
+        table_name = "unbound-apps"
+        billing_mode = "PAY_PER_REQUEST"
+
+    app = UnicodeAttribute(hash_key=True)
+    signing_secret = UnicodeAttribute()
+    previous_secret = UnicodeAttribute(null=True)
+    previous_until = NumberAttribute(null=True)  # epoch s; callbacks carry both signatures until then
+    created_at = NumberAttribute()
+    rotated_at = NumberAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (TimerModel, TimerNameModel, TaskModel, ApiKeyModel, AppModel)
 
 
 def _table_names() -> dict[type[Model], str]:
@@ -147,7 +191,14 @@ def _table_names() -> dict[type[Model], str]:
         TimerModel: config.timers_table(),
         TimerNameModel: config.timer_names_table(),
         TaskModel: config.tasks_table(),
+        ApiKeyModel: config.api_keys_table(),
+        AppModel: config.apps_table(),
     }
+
+
+def table_name(model: type[Model]) -> str:
+    """The table `model` lives in, in the stage configured now."""
+    return _table_names()[model]
 
 
 def bind() -> None:

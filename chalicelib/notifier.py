@@ -26,6 +26,7 @@ import urllib3.exceptions
 
 from chalicelib.callback_policy import CallbackRefused
 from chalicelib.safe_http import PolicyAdapter
+from chalicelib.signing import signature_headers
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 USER_AGENT = "xtimer/1.0"
@@ -56,6 +57,7 @@ class Delivery:
     fire_time: int                # epoch seconds
     attempt: int                  # 1-based
     idempotency_key: str          # the same for every attempt of one fire, e.g. f"{timer_id}-{fire_time}"
+    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= signature (chalicelib.signing)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class Notifier:
         read_timeout: float = 10.0,
         max_response_bytes: int = 65536,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """`session` defaults to make_session(); a given one is used as it is.
 
@@ -129,6 +132,7 @@ class Notifier:
         self._read_timeout = float(read_timeout)
         self._max_response_bytes = max(0, max_response_bytes)
         self._clock = clock
+        self._wall_clock = wall_clock
 
     @property
     def budget(self) -> float:
@@ -173,11 +177,14 @@ class Notifier:
         method = callback.method.upper()
         if method not in METHODS:
             raise _Refused(f"unsupported method {callback.method!r}")
+        data = callback.body.encode("utf-8") if callback.body is not None else None
+        headers = build_headers(callback.headers, delivery)
+        headers.update(signature_headers(delivery.signing_secrets, int(self._wall_clock()), data or b""))
         return {
             "method": method,
             "url": callback.url,
-            "headers": build_headers(callback.headers, delivery),
-            "data": callback.body.encode("utf-8") if callback.body is not None else None,
+            "headers": headers,
+            "data": data,
             "timeout": (self._connect_timeout, self._read_timeout),
             # A redirect could lead to an internal address the callback policy would refuse.
             "allow_redirects": False,

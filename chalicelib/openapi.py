@@ -148,6 +148,8 @@ def _operation(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]]
         "summary": summary,
         "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": ok}}}},
     }
+    if errors:  # every call but the public ones takes an API key when authentication is on
+        errors = (*errors, 401, 403)
     for status in errors:
         operation["responses"][str(status)] = {"description": "error",
                                                "content": {"application/json": {"schema": _ref("Error")}}}
@@ -166,8 +168,8 @@ _DELETE = _operation("Delete a timer; its task records stay until they expire", 
                      errors=(400, 404))
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "/health": {"get": _operation("Ready", _ok({"type": "object"}), errors=())},
-    "/openapi.json": {"get": _operation("This document", {"type": "object"}, errors=())},
+    "/health": {"get": {**_operation("Ready", _ok({"type": "object"}), errors=()), "security": []}},
+    "/openapi.json": {"get": {**_operation("This document", {"type": "object"}, errors=()), "security": []}},
     "/xtimer/creatTimer": {"post": _CREATE},
     "/xtimer/createTimer": {"post": _CREATE},
     "/xtimer/enableTimer": {"get": _operation("Enable a timer", _ok(), params=[_ID, _APP], errors=(400, 404))},
@@ -199,6 +201,12 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                               "idempotencyKey": {"type": "string"}},
              "required": ["timerId", "fireTime", "idempotencyKey"]}),
         params=[_ID, _APP], errors=(400, 404))},
+    "/xtimer/getSigningSecret": {"get": _operation(
+        "The secret the app's callbacks are signed with (and the previous one during a rotation)",
+        _ok({"type": "object", "properties": {"app": {"type": "string"}, "signingSecret": {"type": "string"},
+                                              "previousSecret": {"type": "string"}, "previousUntil": _TIME},
+             "required": ["app", "signingSecret"]}),
+        params=[_APP])},
     "/xtimer/previewCron": {"post": _operation(
         "Check a cron expression and list its next fire times",
         _ok({"type": "object", "properties": {"cron": {"type": "string"}, "timezone": {"type": "string"},
@@ -236,5 +244,11 @@ def document() -> dict[str, Any]:
                            "{code, message, data}; see the README for the error codes.",
         },
         "paths": OPERATIONS,
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"appKey": {"type": "apiKey", "in": "header", "name": "X-Xtimer-Key",
+                                           "description": "an API key of the app the call names; required "
+                                                          "when XTIMER_AUTH=required (every deployed stage)"}},
+        },
+        "security": [{"appKey": []}],
     }

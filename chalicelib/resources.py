@@ -13,8 +13,8 @@ from typing import Any
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
-from chalicelib import config
-from chalicelib.models import TaskModel, TimerModel, TimerNameModel
+from chalicelib import config, models
+from chalicelib.models import ApiKeyModel, AppModel, TaskModel, TimerModel, TimerNameModel
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,14 @@ TABLES: dict[str, type[Model]] = {
     "timers": TimerModel,
     "timer_names": TimerNameModel,
     "tasks": TaskModel,
+    "api_keys": ApiKeyModel,
+    "apps": AppModel,
 }
 """Every table, by the key the deploy tooling and the IAM policy know it by."""
 
 
 def _table_name(model: type[Model]) -> str:
-    return {
-        TimerModel: config.timers_table,
-        TimerNameModel: config.timer_names_table,
-        TaskModel: config.tasks_table,
-    }[model]()
+    return models.table_name(model)
 
 
 def ttl_attribute(model: type[Model]) -> str | None:

@@ -154,3 +154,15 @@ class TaskRecords:
             if name:
                 counts[name] += 1
         return counts
+
+    def reset_for_redrive(self, fire: Fire) -> None:
+        """A failed task becomes not run again, with a fresh attempt budget (see chalicelib.redrive)."""
+        models.bind()
+        try:
+            TaskModel(fire.timer_id, fire.fire_ms).update(
+                actions=[TaskModel.status.set(NOT_RUN), TaskModel.attempts.set(0)],
+                condition=TaskModel.status == FAILED,
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise  # no task, or not failed: nothing to reset

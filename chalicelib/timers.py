@@ -13,17 +13,18 @@ import logging
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import models
+from chalicelib import config, models
 from chalicelib.clock import Clock, system_clock, to_ms
-from chalicelib.errors import DuplicateTimerName, TimerNotFound, VersionConflict
+from chalicelib.errors import DuplicateTimerName, QuotaExceeded, TimerNotFound, VersionConflict
 from chalicelib.fires import Fire
 from chalicelib.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
-from chalicelib.schedule import Schedule
+from chalicelib.schedule import NO_REPEAT, Schedule
 from chalicelib.validation import STATUS_DISABLED, STATUS_ENABLED, Changes, TimerSpec, schedule_from
 
 log = logging.getLogger(__name__)
@@ -90,19 +91,29 @@ class TimerStore:
             name_item = TimerNameModel(key=TimerNameModel.key_for(spec.app, spec.name), timer_id=timer.id)
             try:
                 with _transaction() as tx:
-                    tx.save(name_item, condition=TimerNameModel.key.does_not_exist())
-                    tx.save(timer, condition=TimerModel.id.does_not_exist())
-                    tx.update(TimerNameModel(TimerNameModel.key_for_app(spec.app)),
-                              actions=[TimerNameModel.timers.add(1)])
+                    tx.save("name", name_item, condition=TimerNameModel.key.does_not_exist())
+                    tx.save("timer", timer, condition=TimerModel.id.does_not_exist())
+                    tx.update("count", TimerNameModel(TimerNameModel.key_for_app(spec.app)),
+                              actions=[TimerNameModel.timers.add(1)],
+                              condition=TimerNameModel.timers.does_not_exist()
+                              | (TimerNameModel.timers < config.max_timers_per_app()))
             except TransactWriteError as exc:
-                reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+                failed = tx.failed(exc)
+                if "name" in failed:
                     raise DuplicateTimerName(spec.app, spec.name) from None
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                if "timer" in failed:
                     continue  # id collision: draw another
+                if "count" in failed:
+                    raise QuotaExceeded(
+                        f"app {spec.app!r} has {config.max_timers_per_app()} timers, the most allowed "
+                        "(XTIMER_MAX_TIMERS_PER_APP); delete some or ask the operator for more") from None
                 raise
             if spec.status == STATUS_ENABLED:
-                return self.enable(spec.app, timer.id)
+                try:
+                    return self.enable(spec.app, timer.id)
+                except QuotaExceeded:
+                    self.delete(spec.app, timer.id)  # refused as a whole: nothing was created
+                    raise
             return timer
         raise RuntimeError("could not draw a free timer id in 5 tries")
 
@@ -122,21 +133,30 @@ class TimerStore:
         if timer.status == STATUS_ENABLED:
             return timer
         now = self._clock()
-        first = schedule_of(timer).next_fire(_next_second(now))
+        schedule = schedule_of(timer)
+        first = schedule.next_fire(_next_second(now))
+        rate = fire_rate(schedule, now)
         actions = [
             TimerModel.status.set(STATUS_ENABLED),
             TimerModel.generation.add(1),
             TimerModel.version.add(1),
             TimerModel.updated_at.set(to_ms(now)),
+            TimerModel.fire_rate.set(rate),
         ]
         if first is not None:
             actions += [TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
         try:
-            timer.update(actions=actions, condition=TimerModel.status == STATUS_DISABLED)
-        except UpdateError as exc:
-            if _condition_failed(exc):
+            with _transaction() as tx:
+                tx.update("timer", timer, actions=actions, condition=TimerModel.status == STATUS_DISABLED)
+                _charge_fire_rate(tx, app, rate)
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "timer" in failed:
                 return self.get(app, timer_id)  # enabled meanwhile by someone else: same outcome
+            if "rate" in failed:
+                raise _rate_quota_error(app, rate) from None
             raise
+        timer = self.get(app, timer_id)
         self._schedule_now(timer)
         return timer
 
@@ -155,22 +175,22 @@ class TimerStore:
             return timer
         now_ms = to_ms(self._clock())
         try:
-            timer.update(
-                actions=[
+            with _transaction() as tx:
+                tx.update("timer", timer, actions=[
                     TimerModel.status.set(STATUS_DISABLED),
                     TimerModel.generation.add(1),
                     TimerModel.version.add(1),
                     TimerModel.updated_at.set(now_ms),
                     TimerModel.next_fire.remove(),
                     TimerModel.due_shard.remove(),
-                ],
-                condition=TimerModel.status == STATUS_ENABLED,
-            )
-        except UpdateError as exc:
-            if _condition_failed(exc):
-                return self.get(app, timer_id)
+                    TimerModel.fire_rate.remove(),
+                ], condition=TimerModel.status == STATUS_ENABLED)
+                _charge_fire_rate(tx, app, -int(timer.fire_rate or 0))
+        except TransactWriteError as exc:
+            if "timer" in tx.failed(exc):
+                return self.get(app, timer_id)  # disabled meanwhile: same outcome
             raise
-        return timer
+        return self.get(app, timer_id)
 
 
     def count(self, app: str) -> int:
@@ -203,6 +223,7 @@ class TimerStore:
         actions = [TimerModel.version.add(1), TimerModel.updated_at.set(to_ms(now))]
         new_cron, new_tz = changes.cron or timer.cron, changes.timezone or timer.timezone
         schedule_changed = (new_cron, new_tz) != (timer.cron, timer.timezone)
+        rate_change = 0
         if schedule_changed:
             new_schedule = schedule_from(new_cron, new_tz)
             actions += [TimerModel.cron.set(new_schedule.cron),
@@ -212,33 +233,34 @@ class TimerStore:
                 first = new_schedule.next_fire(_next_second(now))
                 actions += ([TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
                             if first is not None else [TimerModel.next_fire.remove(), TimerModel.due_shard.remove()])
+                new_rate = fire_rate(new_schedule, now)
+                rate_change = new_rate - int(timer.fire_rate or 0)
+                actions.append(TimerModel.fire_rate.set(new_rate))
         if changes.notify is not None:
             actions.append(TimerModel.notify.set(NotifyAttribute(**changes.notify.to_dict())))
         renamed = changes.name is not None and changes.name != timer.name
         if renamed:
             actions.append(TimerModel.name.set(changes.name))
-        unchanged_since_read = TimerModel.version == timer.version
         try:
-            if renamed:
-                assert changes.name is not None
-                with _transaction() as tx:
-                    tx.delete(TimerNameModel(TimerNameModel.key_for(app, timer.name)),
+            with _transaction() as tx:
+                tx.update("timer", timer, actions=actions, condition=TimerModel.version == timer.version)
+                if rate_change:
+                    _charge_fire_rate(tx, app, rate_change)
+                if renamed:
+                    assert changes.name is not None
+                    tx.delete("old name", TimerNameModel(TimerNameModel.key_for(app, timer.name)),
                               condition=TimerNameModel.timer_id == timer.id)
-                    tx.save(TimerNameModel(key=TimerNameModel.key_for(app, changes.name), timer_id=timer.id),
+                    tx.save("new name", TimerNameModel(key=TimerNameModel.key_for(app, changes.name),
+                                                       timer_id=timer.id),
                             condition=TimerNameModel.key.does_not_exist())
-                    tx.update(timer, actions=actions, condition=unchanged_since_read)
-            else:
-                timer.update(actions=actions, condition=unchanged_since_read)
         except TransactWriteError as exc:
-            reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            failed = tx.failed(exc)
+            if "timer" in failed or "old name" in failed:
+                raise self._conflict(app, timer_id, int(timer.version)) from None
+            if "rate" in failed:
+                raise _rate_quota_error(app, rate_change) from None
+            if "new name" in failed:
                 raise DuplicateTimerName(app, changes.name or "") from None
-            if "ConditionalCheckFailed" in reasons:
-                raise self._conflict(app, timer_id, int(timer.version)) from None
-            raise
-        except UpdateError as exc:
-            if _condition_failed(exc):
-                raise self._conflict(app, timer_id, int(timer.version)) from None
             raise
         timer = self.get(app, timer_id)
         if schedule_changed:
@@ -254,15 +276,15 @@ class TimerStore:
             timer = self.get(app, timer_id)
             try:
                 with _transaction() as tx:
-                    tx.delete(timer, condition=(TimerModel.app == app) & (TimerModel.name == timer.name))
-                    tx.delete(TimerNameModel(TimerNameModel.key_for(app, timer.name)),
+                    tx.delete("timer", timer, condition=(TimerModel.app == app) & (TimerModel.version == timer.version))
+                    tx.delete("name", TimerNameModel(TimerNameModel.key_for(app, timer.name)),
                               condition=TimerNameModel.timer_id == timer.id)
-                    tx.update(TimerNameModel(TimerNameModel.key_for_app(app)),
-                              actions=[TimerNameModel.timers.add(-1)])
+                    tx.update("count", TimerNameModel(TimerNameModel.key_for_app(app)),
+                              actions=[TimerNameModel.timers.add(-1),
+                                       TimerNameModel.fire_rate.add(-int(timer.fire_rate or 0))])
                 return
             except TransactWriteError as exc:
-                reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
-                if "ConditionalCheckFailed" not in reasons:
+                if not tx.failed(exc):
                     raise
                 # renamed or deleted meanwhile: read it again
         raise TimerNotFound(timer_id, app)
@@ -281,17 +303,67 @@ class TimerStore:
         return fire
 
 
+def fire_rate(schedule: Schedule, now: float) -> int:
+    """Fires per hour an enabled timer counts against its app's quota: the rate of its busiest
+    stretch (from the shortest gap between its next fires), at least 1."""
+    gap = schedule.min_interval(int(now))
+    return max(1, min(3600, -(-3600 // max(gap, 1)))) if gap < NO_REPEAT else 1
+
+
+def _charge_fire_rate(tx: _Transaction, app: str, change: int) -> None:
+    """Add `change` to the app's fire rate in `tx` (as item "rate"), refusing an increase beyond the quota."""
+    item = TimerNameModel(TimerNameModel.key_for_app(app))
+    if change <= 0:
+        tx.update("rate", item, actions=[TimerNameModel.fire_rate.add(change)])
+        return
+    limit = config.max_fires_per_minute_per_app() * 60
+    if change > limit:
+        raise _rate_quota_error(app, change)
+    tx.update("rate", item, actions=[TimerNameModel.fire_rate.add(change)],
+              condition=TimerNameModel.fire_rate.does_not_exist() | (TimerNameModel.fire_rate <= limit - change))
+
+
+def _rate_quota_error(app: str, change: int) -> QuotaExceeded:
+    per_minute = config.max_fires_per_minute_per_app()
+    return QuotaExceeded(
+        f"app {app!r} would fire more than {per_minute} times a minute with this timer (it adds up to "
+        f"{-(-change // 60)} a minute at its busiest; XTIMER_MAX_FIRES_PER_MINUTE_PER_APP): disable "
+        "another timer, choose a slower schedule, or ask the operator for a larger quota")
+
+
+class _Transaction:
+    """A PynamoDB TransactWrite whose items carry names, so a cancelled transaction can say which
+    item's condition failed (DynamoDB answers in its own order: deletes, puts, then updates)."""
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self._tx = tx
+        self._names: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
+
+    def save(self, name: str, model: Model, condition: Any = None) -> None:
+        self._tx.save(model, condition=condition)
+        self._names["put"].append(name)
+
+    def update(self, name: str, model: Model, actions: list[Any], condition: Any = None) -> None:
+        self._tx.update(model, actions=actions, condition=condition)
+        self._names["update"].append(name)
+
+    def delete(self, name: str, model: Model, condition: Any = None) -> None:
+        self._tx.delete(model, condition=condition)
+        self._names["delete"].append(name)
+
+    def failed(self, exc: TransactWriteError) -> set[str]:
+        """The names of the items whose condition failed."""
+        order = self._names["delete"] + self._names["put"] + self._names["update"]
+        codes = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
+        return {name for name, code in zip(order, codes) if code == "ConditionalCheckFailed"}
+
+
 @contextmanager
-def _transaction() -> Iterator[TransactWrite]:
+def _transaction() -> Iterator[_Transaction]:
     with TransactWrite(connection=TimerModel._get_connection().connection) as tx:
-        yield tx
+        yield _Transaction(tx)
 
 
 def _next_second(now: float) -> int:
     """The first whole second at or after `now`."""
     return int(now) + (0 if now == int(now) else 1)
-
-
-def _condition_failed(exc: Exception) -> bool:
-    cause = getattr(exc, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"

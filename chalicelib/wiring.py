@@ -10,9 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from chalicelib.auth import ApiKeys
 from chalicelib.clock import Clock, system_clock
 from chalicelib.fire_queue import FireQueue
 from chalicelib.notifier import Notifier
+from chalicelib.signing import SigningSecrets
 from chalicelib.tasks import TaskRecords
 from chalicelib.tick import Tick
 from chalicelib.timers import TimerStore
@@ -22,6 +24,8 @@ from chalicelib.worker import MAX_EARLY_SECONDS, Worker
 @dataclass
 class Services:
     clock: Clock
+    keys: ApiKeys
+    signing: SigningSecrets
     queue: FireQueue
     tasks: TaskRecords
     tick: Tick
@@ -39,14 +43,17 @@ def build(
     queue = queue or FireQueue(clock=clock, sleep=sleep)
     tasks = TaskRecords()
     tick = Tick(queue=queue, tasks=tasks, clock=clock)
+    signing = SigningSecrets(clock=clock)
     return Services(
         clock=clock,
+        keys=ApiKeys(clock=clock),
+        signing=signing,
         queue=queue,
         tasks=tasks,
         tick=tick,
         timers=TimerStore(clock=clock, scheduler=tick, queue=queue),
         worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
-                      max_early_seconds=max_early_seconds),
+                      max_early_seconds=max_early_seconds, signing=signing),
     )
 
 

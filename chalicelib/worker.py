@@ -29,6 +29,7 @@ from chalicelib.fire_queue import FireQueue
 from chalicelib.fires import Fire, MalformedFire
 from chalicelib.models import TimerModel
 from chalicelib.notifier import Callback, Delivery, Notifier, backoff_delay
+from chalicelib.signing import SigningSecrets
 from chalicelib.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
 from chalicelib.validation import STATUS_ENABLED
 from chalicelib.views import headers_of
@@ -55,6 +56,7 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         max_early_seconds: float = MAX_EARLY_SECONDS,
+        signing: SigningSecrets | None = None,
     ) -> None:
         self._notifier = notifier or Notifier()
         self._tasks = tasks or TaskRecords()
@@ -63,6 +65,7 @@ class Worker:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._max_early = max_early_seconds
+        self._signing = signing or SigningSecrets(clock=clock)
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
@@ -110,13 +113,14 @@ class Worker:
             self._queue.retry_later(receipt, wait_s)
             return False
 
+        secrets = self._signing.for_app(fire.app)
         remaining = fire.fire_time - self._clock()
         if remaining > 0:
             self._sleep(remaining)
         outcome = self._notifier.notify(
             callback_of(timer),
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
-                     idempotency_key=fire.idempotency_key),
+                     idempotency_key=fire.idempotency_key, signing_secrets=secrets),
         )
         now_ms = to_ms(self._clock())
         if outcome.ok:

@@ -78,6 +78,7 @@ class LocalStack:
     endpoint_url: str | None = None  # use this AWS endpoint instead of starting moto
     stop_event: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    dev_key: str | None = None
     _moto: Any = None
     _api: Any = None
 
@@ -97,6 +98,7 @@ class LocalStack:
         created = resources.provision(aws.dynamodb(), aws.sqs())
         log.info("AWS endpoint %s: %s", endpoint, ", ".join(created) or "tables and queues already there")
         self._start_api(chalice_app.app)
+        self.dev_key = self._development_key()
 
         sqs = aws.sqs()
         from chalicelib import config
@@ -109,6 +111,18 @@ class LocalStack:
             thread.start()
         log.info("tick every minute, %s worker pollers on %s", self.pollers, config.fire_queue())
         log.info("API on %s (try %s/health)", self.api_url, self.api_url)
+
+    def _development_key(self) -> str | None:
+        """With authentication on (XTIMER_AUTH=required), a key for the app XTIMER_DEV_APP (demo)."""
+        from chalicelib import config
+        from chalicelib.auth import ApiKeys
+
+        if not config.auth_required():
+            return None
+        app_name = os.environ.get("XTIMER_DEV_APP", "demo")
+        key, _ = ApiKeys().issue(app_name)
+        log.info("authentication is on: development key for app %r: %s (header X-Xtimer-Key)", app_name, key)
+        return key
 
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer

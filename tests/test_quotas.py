@@ -1,0 +1,57 @@
+"""Limits per app: how many timers, and how many fires a minute its enabled timers add up to."""
+from __future__ import annotations
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.errors import ErrorCode
+from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+
+
+def create(client: Client, name: str, cron: str = "0 2 * * *", status: int = 1) -> tuple[int, dict]:
+    return post(client, "/xtimer/creatTimer", timer(name=name, cron=cron, status=status))
+
+
+def test_an_app_cannot_have_more_timers_than_its_quota(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_TIMERS_PER_APP", "3")
+    ids = [create(client, f"t{i}")[1]["data"]["timerId"] for i in range(3)]
+    status, reply = create(client, "t3")
+    assert status == 429 and reply["code"] == ErrorCode.QUOTA_EXCEEDED
+    assert "3 timers" in reply["message"] and "XTIMER_MAX_TIMERS_PER_APP" in reply["message"]
+    assert create(client, "other", )[0] == 429
+    assert post(client, "/xtimer/creatTimer", timer(app="shipping", name="t0"))[0] == 200  # per app
+    get(client, f"/xtimer/deleteTimer?id={ids[0]}&app=billing")
+    assert create(client, "t3")[0] == 200
+
+
+def test_enabling_beyond_the_fire_rate_quota_is_refused(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", "100")
+    every_second = [create(client, f"fast{i}", "* * * * * *")[1]["data"]["timerId"] for i in range(2)]
+    assert get(client, f"/xtimer/enableTimer?id={every_second[0]}&app=billing")[0] == 200  # 60 a minute
+    status, reply = get(client, f"/xtimer/enableTimer?id={every_second[1]}&app=billing")  # 120 > 100
+    assert status == 429 and reply["code"] == ErrorCode.QUOTA_EXCEEDED and "100 times a minute" in reply["message"]
+    assert get(client, f"/xtimer/getTimer?id={every_second[1]}&app=billing")[1]["data"]["status"] == 1
+    slow = create(client, "slow", "*/2 * * * *")[1]["data"]["timerId"]
+    assert get(client, f"/xtimer/enableTimer?id={slow}&app=billing")[0] == 200  # 1 a minute still fits
+    get(client, f"/xtimer/unableTimer?id={every_second[0]}&app=billing")  # gives its 60 back
+    assert get(client, f"/xtimer/enableTimer?id={every_second[1]}&app=billing")[0] == 200
+
+
+def test_speeding_up_an_enabled_timer_counts_against_the_quota(client: Client,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", "30")
+    timer_id = create(client, "t", "*/10 * * * * *", status=2)[1]["data"]["timerId"]  # 6 a minute
+    status, reply = post(client, "/xtimer/updateTimer", {"id": timer_id, "app": "billing", "cron": "* * * * * *"})
+    assert status == 429 and reply["code"] == ErrorCode.QUOTA_EXCEEDED
+    data = get(client, f"/xtimer/getTimer?id={timer_id}&app=billing")[1]["data"]
+    assert data["cron"] == "*/10 * * * * *" and data["version"] == 2
+    assert post(client, "/xtimer/updateTimer", {"id": timer_id, "app": "billing", "cron": "*/3 * * * * *"})[0] == 200
+
+
+def test_a_timer_created_enabled_is_held_to_the_quota_too(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", "10")
+    status, reply = create(client, "fast", "* * * * * *", status=2)
+    assert status == 429 and reply["code"] == ErrorCode.QUOTA_EXCEEDED
+    listed = get(client, "/xtimer/getAppTimers?app=billing")[1]["data"]
+    assert listed["timers"] == [] and listed["total"] == 0  # refused as a whole
+    assert create(client, "fast", "*/10 * * * * *", status=2)[0] == 200

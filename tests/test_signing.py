@@ -1,0 +1,68 @@
+"""Signed callbacks: receivers can check a callback came from the service, unchanged and fresh."""
+from __future__ import annotations
+
+import json
+
+from chalice.test import Client
+
+from chalicelib import signing
+from chalicelib.wiring import Services
+from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+from tests.pipeline import deliver
+from tests.receiver import Receiver
+
+
+def fire_one(client: Client, service: Services, receiver: Receiver, name: str = "signed") -> None:
+    hook = {"url": receiver.url("/hook"), "method": "POST", "body": '{"invoice": 7}'}
+    timer_id = post(client, "/xtimer/creatTimer", timer(name=name, notifyHTTPParam=hook))[1]["data"]["timerId"]
+    get(client, f"/xtimer/triggerTimer?id={timer_id}&app=billing")
+    deliver(service)
+
+
+def test_each_callback_carries_a_signature_the_apps_secret_verifies(
+    client: Client, service: Services, receiver: Receiver
+) -> None:
+    fire_one(client, service, receiver)
+    secret = get(client, "/xtimer/getSigningSecret?app=billing")[1]["data"]["signingSecret"]
+    [call] = receiver.received()
+    stamp, signature = call.header("X-Xtimer-Timestamp"), call.header("X-Xtimer-Signature")
+    assert signature.startswith("v1=") and secret.startswith("xts_")
+    assert signing.verify(secret, stamp, signature, call.body, now=int(stamp))
+    assert not signing.verify(secret, stamp, signature, call.body + b" ", now=int(stamp))  # body changed
+    assert not signing.verify(secret, stamp, signature, call.body, now=int(stamp) + 301)  # too old
+    assert not signing.verify("xts_other", stamp, signature, call.body, now=int(stamp))
+
+
+def test_apps_have_different_secrets(client: Client, service: Services) -> None:
+    ours = service.signing.for_app("billing")
+    theirs = service.signing.for_app("shipping")
+    assert ours != theirs and service.signing.for_app("billing") == ours
+
+
+def test_during_a_rotation_callbacks_verify_with_the_old_and_the_new_secret(
+    client: Client, service: Services, receiver: Receiver
+) -> None:
+    old = service.signing.for_app("billing")[0]
+    service.signing.rotate("billing", grace_seconds=3600)
+    data = get(client, "/xtimer/getSigningSecret?app=billing")[1]["data"]
+    assert data["previousSecret"] == old and data["signingSecret"] != old
+    fire_one(client, service, receiver)
+    [call] = receiver.received()
+    stamp, signature = call.header("X-Xtimer-Timestamp"), call.header("X-Xtimer-Signature")
+    assert signature.count("v1=") == 2
+    for secret in (old, data["signingSecret"]):
+        assert signing.verify(secret, stamp, signature, call.body, now=int(stamp))
+
+
+def test_the_readme_verifier_works_as_written(client: Client, service: Services, receiver: Receiver) -> None:
+    fire_one(client, service, receiver)
+    secret = service.signing.for_app("billing")[0]
+    [call] = receiver.received()
+    readme = open("README.md", encoding="utf-8").read()
+    snippet = readme.split("<!-- verifier -->")[1].split("```python")[1].split("```")[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 - the README's own example, checked
+    headers = {"X-Xtimer-Timestamp": call.header("X-Xtimer-Timestamp"),
+               "X-Xtimer-Signature": call.header("X-Xtimer-Signature")}
+    assert namespace["verify_xtimer"](secret, headers, call.body, now=int(headers["X-Xtimer-Timestamp"]))
+    assert not namespace["verify_xtimer"](secret, headers, json.dumps({"x": 1}).encode())

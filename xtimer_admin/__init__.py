@@ -1,0 +1,1 @@
+"""Operator commands that act on a stage's tables and queues directly (AWS credentials needed)."""
