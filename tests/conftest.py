@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
+import botocore.handlers
 import pytest
 from moto import mock_aws
 
 from chalicelib import aws, models, resources, wiring
 from chalicelib.fire_queue import FireQueue
 from chalicelib.notifier import Notifier
+from tests.aws_calls import CALLS, CallLog
 from tests.receiver import Receiver
 
 
@@ -102,3 +105,51 @@ def service(provisioned: None, clock: FakeClock) -> Iterator[wiring.Services]:
 def receiver() -> Iterator[Receiver]:
     with Receiver() as rx:
         yield rx
+
+
+# --- deploy: the AWS calls of the whole session, for the IAM policy check ---------------------
+
+RUNS_LAST = "runs_last"
+_SESSION: dict = {"deselected": 0, "whole_suite": False, "modules": set()}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{RUNS_LAST}: run after every other test (it reads what they did)")
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _SESSION["deselected"] += len(items)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked runs_last go to the end, in their order."""
+    items.sort(key=lambda item: item.get_closest_marker(RUNS_LAST) is not None)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """Every test module collected, skipped ones too (a module skipped whole has no items)."""
+    path = Path(str(getattr(report, "fspath", "") or "")).name
+    if path.startswith("test_") and path.endswith(".py") and report.outcome in {"passed", "skipped"}:
+        _SESSION["modules"].add(path)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Whether this session runs every test module of tests/ with nothing deselected."""
+    every = {path.name for path in Path(__file__).parent.glob("test_*.py")}
+    _SESSION["whole_suite"] = every <= _SESSION["modules"] and not _SESSION["deselected"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_calls() -> Iterator[CallLog]:
+    """Records every AWS call of the session (see tests/aws_calls.py): a botocore handler on
+    every client and PynamoDB connection made from now on."""
+    handler = ("before-parameter-build", CALLS)
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    yield CALLS
+    botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+
+
+@pytest.fixture
+def whole_suite() -> bool:
+    """True when every test module runs in this session (the full `make test`)."""
+    return bool(_SESSION["whole_suite"])
