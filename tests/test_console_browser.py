@@ -6,11 +6,14 @@ Chromium can be had, these tests skip and say why (tests/browser.py installs it 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
@@ -31,15 +34,17 @@ UI_TIMEOUT_MS = 10_000
 def chromium(request: pytest.FixtureRequest) -> Path:
     found = find_or_install_chromium()
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"browser tests: {found.how}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # said on the terminal, not into a test's captured output
+            reporter.write_line(f"\nbrowser tests: {found.how}")
     if found.path is None:
         pytest.skip(found.how)
     return found.path
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     with LocalService(tmp_path_factory.mktemp("stack") / "xtimer_local.log") as running:
         yield running
 
@@ -53,7 +58,7 @@ def browser(chromium: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, service: LocalService) -> Iterator[Page]:
+def page(browser: Any, stack: LocalService) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
     context.set_default_timeout(UI_TIMEOUT_MS)
     tab = context.new_page()
@@ -66,12 +71,6 @@ def page(browser: Any, service: LocalService) -> Iterator[Page]:
     yield tab
     context.close()
     assert not problems, "\n".join(problems)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as rx:
-        yield rx
 
 
 class FailTheSecondFire:
@@ -87,8 +86,8 @@ class FailTheSecondFire:
         return Response(503, body="busy") if self.fires.index(key) == 1 else Response(200, body="ok")
 
 
-def open_app(page: Page, service: LocalService, app: str) -> None:
-    page.goto(service.url + "/console")
+def open_app(page: Page, stack: LocalService, app: str) -> None:
+    page.goto(stack.url + "/console")
     page.get_by_label("App", exact=True).fill(app)
     page.get_by_role("button", name="Open").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Timers of {app}")
@@ -107,10 +106,10 @@ def save_screenshot(page: Page, tmp_path: Path, name: str) -> Path:
 
 
 def test_a_timer_is_created_enabled_watched_firing_disabled_and_deleted(
-        page: Page, service: LocalService, receiver: Receiver, tmp_path: Path) -> None:
+        page: Page, stack: LocalService, receiver: Receiver, tmp_path: Path) -> None:
     app = f"console-{uuid.uuid4().hex[:8]}"
     receiver.respond("/hook", FailTheSecondFire())
-    open_app(page, service, app)
+    open_app(page, stack, app)
     expect(page.get_by_text("No timers yet.")).to_be_visible()
 
     # The form checks the cron as it is typed, and shows the next fire times before saving.
@@ -170,16 +169,16 @@ def test_a_timer_is_created_enabled_watched_firing_disabled_and_deleted(
     dialog.get_by_role("button", name="Delete timer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Timers of {app}")
     expect(page.get_by_text("No timers yet.")).to_be_visible()
-    listed = requests.get(f"{service.url}/xtimer/getAppTimers", params={"app": app}, timeout=5).json()
+    listed = requests.get(f"{stack.url}/xtimer/getAppTimers", params={"app": app}, timeout=5).json()
     assert listed["data"]["timers"] == []
 
 
-def test_api_errors_appear_next_to_the_field_they_concern(page: Page, service: LocalService) -> None:
+def test_api_errors_appear_next_to_the_field_they_concern(page: Page, stack: LocalService) -> None:
     app = f"console-{uuid.uuid4().hex[:8]}"
-    requests.post(f"{service.url}/xtimer/creatTimer", timeout=5, json={
+    requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
         "app": app, "name": "taken", "cron": "@daily",
         "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).raise_for_status()
-    open_app(page, service, app)
+    open_app(page, stack, app)
     expect(page.locator("#timers tbody tr")).to_have_count(1)
     expect(page.locator("#timers tbody tr").first).to_contain_text("At 00:00")  # previewCron's description
     page.get_by_role("link", name="+ New timer").click()
@@ -200,7 +199,7 @@ def test_api_errors_appear_next_to_the_field_they_concern(page: Page, service: L
     expect(page.locator("#form-errors")).to_be_visible()
 
 
-def test_the_key_is_sent_on_every_call_and_a_refusal_asks_for_one(page: Page, service: LocalService) -> None:
+def test_the_key_is_sent_on_every_call_and_a_refusal_asks_for_one(page: Page, stack: LocalService) -> None:
     """Authentication as the API will answer it (40100 without a key), played by a stand-in route."""
     seen: list[str | None] = []
 
@@ -214,7 +213,7 @@ def test_the_key_is_sent_on_every_call_and_a_refusal_asks_for_one(page: Page, se
             route.continue_()
 
     page.route("**/xtimer/**", guard)
-    open_app_page = service.url + "/console#/apps/locked"
+    open_app_page = stack.url + "/console#/apps/locked"
     page.goto(open_app_page)
     notice = page.get_by_role("alert").filter(has_text="needs an API key")
     expect(notice).to_be_visible()
@@ -226,16 +225,16 @@ def test_the_key_is_sent_on_every_call_and_a_refusal_asks_for_one(page: Page, se
     assert page.evaluate("sessionStorage.getItem('xtimer.key')") == "xtk_secret"
 
 
-def test_on_a_phone_the_timer_list_fits_the_screen(browser: Any, service: LocalService) -> None:
+def test_on_a_phone_the_timer_list_fits_the_screen(browser: Any, stack: LocalService) -> None:
     app = f"console-{uuid.uuid4().hex[:8]}"
     for number in range(3):
-        requests.post(f"{service.url}/xtimer/creatTimer", timeout=5, json={
+        requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
             "app": app, "name": f"phone-{number}", "cron": "*/5 * * * *",
             "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).raise_for_status()
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     try:
         phone = context.new_page()
-        phone.goto(f"{service.url}/console#/apps/{app}")
+        phone.goto(f"{stack.url}/console#/apps/{app}")
         expect(phone.locator("#timers tbody tr")).to_have_count(3)
         expect(phone.locator("#timers thead")).not_to_be_in_viewport()
         overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -248,13 +247,13 @@ def test_on_a_phone_the_timer_list_fits_the_screen(browser: Any, service: LocalS
         context.close()
 
 
-def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, service: LocalService) -> None:
+def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, stack: LocalService) -> None:
     app = f"console-{uuid.uuid4().hex[:8]}"
-    created = requests.post(f"{service.url}/xtimer/creatTimer", timeout=5, json={
+    created = requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
         "app": app, "name": "nightly", "cron": "0 2 * * *", "timezone": "Europe/Berlin",
         "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).json()
     timer_id = created["data"]["timerId"]
-    page.goto(f"{service.url}/console#/apps/{app}/timers/{timer_id}/edit")
+    page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}/edit")
     cron = page.get_by_label("Cron expression")
     expect(cron).to_have_value("0 2 * * *")
     expect(page.get_by_label("Time zone")).to_have_value("Europe/Berlin")
@@ -262,7 +261,7 @@ def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, ser
     expect(page.locator("#cron-preview")).to_contain_text("At 03:30")
 
     # Someone else renames it while the form is open: saving is refused, and says so.
-    requests.post(f"{service.url}/xtimer/updateTimer", timeout=5,
+    requests.post(f"{stack.url}/xtimer/updateTimer", timeout=5,
                   json={"id": timer_id, "app": app, "name": "nightly-2"}).raise_for_status()
     page.get_by_role("button", name="Save changes").click()
     summary = page.locator("#form-errors")
@@ -274,5 +273,63 @@ def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, ser
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("nightly-2")
     expect(page.locator("dl.definition")).to_contain_text("30 3 * * *")
-    timer = requests.get(f"{service.url}/xtimer/getTimer", params={"id": timer_id, "app": app}, timeout=5).json()
+    timer = requests.get(f"{stack.url}/xtimer/getTimer", params={"id": timer_id, "app": app}, timeout=5).json()
     assert timer["data"]["cron"] == "30 3 * * *" and timer["data"]["timezone"] == "Europe/Berlin"
+
+
+def _task(timer_id: int, fire_ms: int, status: int, name: str, **fields: Any) -> dict[str, Any]:
+    def at(ms: int | None) -> str | None:
+        return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
+    started, finished = fields.pop("started", None), fields.pop("finished", None)
+    return {"timerId": timer_id, "fireTime": at(fire_ms), "fireMs": fire_ms, "status": status, "statusName": name,
+            "attempts": 1, "httpStatus": None, "durationMs": None, "error": None, "responseBody": None,
+            "manual": False, "startedAt": at(started), "finishedAt": at(finished), **fields}
+
+
+def test_the_history_pages_through_getTasks_and_marks_every_result(page: Page, stack: LocalService) -> None:
+    """getTasks is played by a stand-in route here, to have every result and two pages at once."""
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    timer_id = requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
+        "app": app, "name": "paged", "cron": "* * * * *",
+        "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).json()["data"]["timerId"]
+    base = 1_795_593_600_000
+    first_page = [
+        _task(timer_id, base + 240_000, 1, "running", started=base + 239_100),
+        _task(timer_id, base + 180_000, 0, "not run", started=base + 179_000, finished=base + 183_000,
+              durationMs=3000, httpStatus=None, error="timed out"),
+        _task(timer_id, base + 120_000, 4, "missed", finished=base + 400_000, attempts=0, error="missed"),
+        _task(timer_id, base + 60_000, 3, "failed", started=base + 59_000, finished=base + 60_040,
+              durationMs=30, httpStatus=500, error="HTTP 500"),
+    ]
+    second_page = [_task(timer_id, base, 2, "succeeded", started=base - 900, finished=base + 12, durationMs=10,
+                         httpStatus=200)]
+    tokens: list[str | None] = []
+
+    def tasks(route: Any) -> None:
+        token = parse_qs(urlparse(route.request.url).query).get("pageToken", [None])[0]
+        tokens.append(token)
+        data: dict[str, Any] = {"tasks": second_page} if token == "page-2" else {"tasks": first_page,
+                                                                                 "nextPageToken": "page-2"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({"code": 0, "message": "ok",
+                                                                                     "data": data}))
+
+    page.route("**/xtimer/getTasks*", tasks)
+    page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}")
+    rows = page.locator("#history-table tbody tr")
+    expect(rows).to_have_count(4)
+    marks = page.locator("#timeline > svg .mark")
+    for name in ("running", "not-run", "missed", "failed"):
+        expect(marks.and_(page.locator(f".mark-{name}"))).to_have_count(1)
+    expect(rows.nth(3)).to_contain_text("HTTP 500")
+    expect(rows.nth(3)).to_contain_text("10 ms late")  # called at finishedAt - durationMs
+    expect(rows.nth(0)).to_contain_text("—")  # running: no call yet
+
+    page.get_by_label("Refresh every 3 s").uncheck()
+    page.get_by_role("button", name="Older →").click()
+    expect(rows).to_have_count(1)
+    expect(marks).to_have_count(1)
+    expect(rows.first).to_contain_text("succeeded")
+    expect(page.get_by_role("button", name="Older →")).to_have_count(0)
+    page.get_by_role("button", name="← Newer").click()
+    expect(rows).to_have_count(4)
+    assert "page-2" in tokens and tokens[0] is None

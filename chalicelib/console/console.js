@@ -386,9 +386,18 @@
     );
     if (moveFocus) focusHeading(main);
 
-    const data = await api('GET', 'getAppTimers', {
-      query: { app, pageSize: PAGE_SIZE, pageToken: state.tokens[state.page - 1], name: state.name },
-    });
+    let data;
+    try {
+      data = await api('GET', 'getAppTimers', {
+        query: { app, pageSize: PAGE_SIZE, pageToken: state.tokens[state.page - 1], name: state.name },
+      });
+    } catch (error) {
+      if (view.gen === generation) {
+        clear(tableHolder).append(h('p', { class: 'empty' }, AUTH_CODES.has(error.code)
+          ? 'The timers show once the service accepts the key.' : 'The timers could not be loaded: ' + error.message));
+      }
+      throw error;
+    }
     if (view.gen !== generation) return;
     const timers = data.timers || [];
     count.textContent = state.name
@@ -642,6 +651,9 @@
     }
 
     function drawHistory(data) {
+      // Redrawn every few seconds: whoever is on a button of it (the pager) stays on it.
+      const active = document.activeElement;
+      const focusKey = active && section.contains(active) ? active.dataset.focusKey : null;
       const tasks = data.tasks || [];
       clear(figure).append(...timeline(tasks, timer.timezone, figure.clientWidth));
       clear(tableHolder).append(tasks.length ? historyTable(tasks, timer.timezone)
@@ -649,13 +661,20 @@
       updated.textContent = 'Updated ' + new Date().toLocaleTimeString(undefined, { hourCycle: 'h23' });
       clear(pager);
       if (state.page > 0) {
-        pager.append(h('button', { type: 'button', onclick: () => { state.page -= 1; load(); } }, '← Newer'));
+        pager.append(h('button', { type: 'button', dataset: { focusKey: 'newer' }, onclick: () => { state.page -= 1; load(); } },
+          '← Newer'));
       }
       if (state.page > 0 || data.nextPageToken) pager.append(h('span', { class: 'muted' }, 'Page ' + (state.page + 1)));
       if (data.nextPageToken) {
         pager.append(h('button', {
-          type: 'button', onclick: () => { state.tokens[state.page] = data.nextPageToken; state.page += 1; load(); },
+          type: 'button', dataset: { focusKey: 'older' },
+          onclick: () => { state.tokens[state.page] = data.nextPageToken; state.page += 1; load(); },
         }, 'Older →'));
+      }
+      if (focusKey && !section.contains(document.activeElement)) {
+        let again = section.querySelector('[data-focus-key="' + focusKey + '"]');
+        if (!again) { again = $('#history-title'); again.setAttribute('tabindex', '-1'); }
+        again.focus();
       }
     }
 
