@@ -135,6 +135,7 @@ class TaskModel(Model):
     duration_ms = NumberAttribute(null=True)
     error = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)  # epoch ms; a running claim older than this is abandoned
+    claim_token = UnicodeAttribute(null=True)  # who holds the claim: lets a retried claim recognise its own write
     started_at = NumberAttribute(null=True)  # epoch ms
     finished_at = NumberAttribute(null=True)  # epoch ms
     manual = NumberAttribute(default=0)  # 1 for a run-now outside the schedule

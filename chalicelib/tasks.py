@@ -11,6 +11,7 @@ worker died). A second delivery of the same message therefore finds the claim an
 from __future__ import annotations
 
 import enum
+import uuid
 import logging
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
@@ -60,10 +61,12 @@ class TaskRecords:
             | ((TaskModel.status == RUNNING) & (TaskModel.lease_until < now_ms))
         )
         lease_until = now_ms + self._lease_ms
+        token = uuid.uuid4().hex
         try:
             task.update(
                 actions=[
                     TaskModel.app.set(fire.app),
+                    TaskModel.claim_token.set(token),
                     TaskModel.status.set(RUNNING),
                     TaskModel.attempts.add(1),
                     TaskModel.lease_until.set(lease_until),
@@ -77,6 +80,9 @@ class TaskRecords:
             if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
                 raise
             current = self.get(fire.timer_id, fire.fire_ms)
+            if current is not None and current.status == RUNNING and current.claim_token == token:
+                # Our own write went through and its answer was lost; the SDK's retry found it done.
+                return Claim(ClaimResult.CLAIMED, int(current.attempts), int(current.lease_until or 0))
             if current is not None and current.status == RUNNING:
                 return Claim(ClaimResult.BUSY, current.attempts, int(current.lease_until or 0))
             return Claim(ClaimResult.DONE, current.attempts if current else 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
@@ -360,7 +361,9 @@ class _Transaction:
 
 @contextmanager
 def _transaction() -> Iterator[_Transaction]:
-    with TransactWrite(connection=TimerModel._get_connection().connection) as tx:
+    # The token makes an SDK retry of a transaction that went through a no-op, not a failure.
+    with TransactWrite(connection=TimerModel._get_connection().connection,
+                       client_request_token=uuid.uuid4().hex) as tx:
         yield _Transaction(tx)
 
 

@@ -1,0 +1,336 @@
+"""Faults injected one by one: what was acknowledged still happens, once.
+
+Each test names the fault; the assertions are what a user would see (callbacks, task records,
+dead letters), never the internals.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any, Callable
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
+
+from chalicelib import aws, config, models, tasks as task_status
+from chalicelib.fire_queue import FireQueue
+from chalicelib.fires import Fire
+from chalicelib.models import TaskModel, TimerModel
+from chalicelib.notifier import Notifier
+from chalicelib.redrive import redrive_dead_letters
+from chalicelib.wiring import Services
+from tests.conftest import FakeClock, at
+from tests.pipeline import dead_letters, deliver, queued
+from tests.receiver import Receiver, Response
+from tests.test_pipeline import fire_times, make_timer, records
+
+
+def the_message(service: Services) -> dict[str, Any]:
+    """Receive the one message the queue holds, as a Lambda SQS record."""
+    [message] = aws.sqs().receive_message(QueueUrl=service.queue.url(), MaxNumberOfMessages=10,
+                                          AttributeNames=["All"])["Messages"]
+    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"]}
+
+
+def one_off(service: Services, receiver: Receiver, **kwargs: Any) -> int:
+    return make_timer(service, receiver, "0 1 12 * * *", **kwargs)  # fires once: 12:01:00
+
+
+class Crash(Exception):
+    """Stands for a worker dying (Lambda timeout, out of memory, a lost container)."""
+
+
+class CrashingNotifier(Notifier):
+    """Makes the call, then 'dies' before the worker can record it; time passes while it is dead."""
+
+    def __init__(self, clock: FakeClock, crashes: int = 1) -> None:
+        super().__init__(connect_timeout=1.0, read_timeout=2.0)
+        self._clock, self._crashes = clock, crashes
+
+    def notify(self, callback: Any, delivery: Any) -> Any:
+        outcome = super().notify(callback, delivery)
+        if self._crashes:
+            self._crashes -= 1
+            self._clock.advance(120)
+            raise Crash("killed after calling, before recording")
+        return outcome
+
+
+# --- the tick and the migrator, twice and overlapping ---------------------------------------
+
+def test_two_ticks_of_the_same_minute_at_the_same_time_fire_everything_once(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    for n in range(5):
+        make_timer(service, receiver, "*/15 * * * * *", name=f"t{n}")
+    clock.set(at("2026-03-01T12:01:00"))
+    start = threading.Barrier(2)
+
+    def tick() -> None:
+        start.wait()
+        service.tick.run()
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deliver(service)
+    calls = [(r.header("X-Xtimer-Timer-Id"), r.header("X-Xtimer-Fire-Time")) for r in receiver.received()]
+    assert len(calls) == len(set(calls)) == 5 * 10  # 12:00:30 .. 12:02:45, every 15 s, each timer
+
+
+def test_enabling_while_a_tick_runs_fires_everything_once(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    timers = [make_timer(service, receiver, "*/20 * * * * *", name=f"t{n}", enable=False) for n in range(4)]
+    start = threading.Barrier(2)
+
+    def enable_all() -> None:
+        start.wait()
+        for timer_id in timers:
+            service.timers.enable("shop", timer_id)
+
+    def tick() -> None:
+        start.wait()
+        for _ in range(3):
+            service.tick.run()
+
+    threads = [threading.Thread(target=enable_all), threading.Thread(target=tick)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deliver(service)
+    calls = [(r.header("X-Xtimer-Timer-Id"), r.header("X-Xtimer-Fire-Time")) for r in receiver.received()]
+    assert len(calls) == len(set(calls)) == 4 * 4  # 12:00:40 .. 12:01:40
+
+
+# --- the worker dying ------------------------------------------------------------------------
+
+def test_a_worker_killed_after_claiming_and_before_calling_leaves_the_fire_to_be_made(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    timer_id = one_off(service, receiver)
+    record = the_message(service)
+    fire = Fire.from_message(record["body"])
+    service.tasks.claim(fire, int(clock() * 1000))  # a worker claimed it ... and died
+    assert service.worker.handle([record])["batchItemFailures"]  # its lease is live: not called yet
+    assert receiver.received() == []
+    clock.advance(61)  # the dead worker's lease runs out; the message shows up again
+    assert service.worker.handle([record]) == {"batchItemFailures": []}
+    [call] = receiver.received()
+    assert call.header("X-Xtimer-Attempt") == "2"
+    [task] = records(timer_id)
+    assert (task.status, task.attempts) == (task_status.SUCCEEDED, 2)
+
+
+def test_a_worker_killed_after_calling_and_before_recording_calls_again_with_the_same_key(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    timer_id = one_off(service, receiver)
+    record = the_message(service)
+    service.worker._notifier = CrashingNotifier(clock)
+    assert service.worker.handle([record])["batchItemFailures"]  # died: the message comes back
+    assert service.worker.handle([record]) == {"batchItemFailures": []}  # the redelivery
+    first, second = receiver.received()
+    assert first.header("X-Xtimer-Idempotency-Key") == second.header("X-Xtimer-Idempotency-Key")
+    assert [first.header("X-Xtimer-Attempt"), second.header("X-Xtimer-Attempt")] == ["1", "2"]
+    [task] = records(timer_id)
+    assert (task.status, task.attempts) == (task_status.SUCCEEDED, 2)
+
+
+# --- callbacks that misbehave ---------------------------------------------------------------
+
+@pytest.fixture
+def two_attempts(monkeypatch: pytest.MonkeyPatch, service: Services) -> Services:
+    monkeypatch.setenv("XTIMER_MAX_ATTEMPTS", "2")
+    service.worker._notifier = Notifier(connect_timeout=0.5, read_timeout=0.5)
+    return service
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(("answer", "error"), [
+    (Response(500, body="oops"), "HTTP 500"),
+    (Response(200, delay=1.5), "timed out after 0.5 s (read)"),
+    (Response(close=True), "connection closed without a response"),
+    (Response(302, headers={"Location": "http://169.254.169.254/"}), "HTTP 302 (redirects are not followed)"),
+])
+def test_a_callback_that_keeps_failing_is_retried_then_failed_and_dead_lettered_with_the_reason(
+    two_attempts: Services, receiver: Receiver, answer: Response, error: str
+) -> None:
+    receiver.respond("/hook", answer)
+    timer_id = one_off(two_attempts, receiver)
+    deliver(two_attempts)
+    [task] = records(timer_id)
+    assert (task.status, task.attempts) == (task_status.FAILED, 2)
+    assert task.error == error
+    [parked] = dead_letters(two_attempts)
+    assert error in parked["MessageAttributes"]["reason"]["StringValue"]
+    assert queued(two_attempts) == 0
+
+
+def test_a_refused_connection_is_retried_then_failed(two_attempts: Services, receiver: Receiver) -> None:
+    port = closed_port()
+    spec_url = f"http://127.0.0.1:{port}/hook"
+    timer_id = one_off(two_attempts, receiver)
+    TimerModel(timer_id).update(actions=[TimerModel.notify.url.set(spec_url)])
+    deliver(two_attempts)
+    [task] = records(timer_id)
+    assert (task.status, task.error) == (task_status.FAILED, "connection refused")
+
+
+def test_a_429_is_retried_after_its_retry_after(service: Services, receiver: Receiver) -> None:
+    receiver.respond("/hook", Response(429, headers={"Retry-After": "42"}), Response(200))
+    timer_id = one_off(service, receiver)
+    deliver(service)
+    assert list(service.queue.retry_delays) == [42]
+    [task] = records(timer_id)
+    assert (task.status, task.attempts) == (task_status.SUCCEEDED, 2)
+
+
+def test_an_answer_trickling_in_is_cut_off_and_recorded_as_such(two_attempts: Services, receiver: Receiver) -> None:
+    receiver.respond("/hook", Response(200, body=b"x" * 64, chunk_size=1, chunk_delay=0.1))
+    timer_id = one_off(two_attempts, receiver)
+    deliver(two_attempts)
+    [task] = records(timer_id)  # a 2xx arrived: the receiver has it; only the rest of its answer is lost
+    assert (task.status, task.attempts, task.http_status) == (task_status.SUCCEEDED, 1, 200)
+    assert task.error == "timed out after 1.0 s (whole response)"
+
+
+def test_a_huge_answer_is_read_only_in_part_and_recorded_truncated(service: Services, receiver: Receiver) -> None:
+    receiver.respond("/hook", Response(200, body=b"y" * 5_000_000))
+    timer_id = one_off(service, receiver)
+    deliver(service)
+    [task] = records(timer_id)
+    assert task.status == task_status.SUCCEEDED and len(task.response_body) == 1024
+
+
+def test_a_hanging_callback_does_not_hold_up_other_timers_fires(service: Services, receiver: Receiver) -> None:
+    fast_arrived = threading.Event()
+
+    def slow(request: Any) -> Response:  # answers only once the other timer's callback has arrived
+        return Response(200 if fast_arrived.wait(timeout=1.5) else 504)
+
+    def fast(request: Any) -> Response:
+        fast_arrived.set()
+        return Response(200)
+
+    receiver.respond("/slow", slow)
+    receiver.respond("/fast", fast)
+    slow_id = one_off(service, receiver, name="slow", path="/slow")
+    fast_id = one_off(service, receiver, name="fast", path="/fast")
+    deliver(service)  # both fires are due in the same second and come in one batch
+    assert [t.status for t in records(slow_id)] == [task_status.SUCCEEDED]
+    assert [t.status for t in records(fast_id)] == [task_status.SUCCEEDED]
+
+
+# --- AWS failing -----------------------------------------------------------------------------
+
+def throttle(operation: str, times: int) -> Callable[..., Any]:
+    """A botocore hook answering the first `times` calls of `operation` with DynamoDB throttling."""
+    left = {"n": times}
+
+    def hook(request: Any, **kwargs: Any) -> AWSResponse | None:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        if not target.endswith("." + operation) or left["n"] <= 0:
+            return None
+        left["n"] -= 1
+        body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                           "message": "injected throttling"}).encode()
+        hook.left = left["n"]  # type: ignore[attr-defined]
+        return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(body))
+
+    hook.left = times  # type: ignore[attr-defined]
+    return hook
+
+
+def test_dynamodb_throttling_is_retried_and_every_fire_is_made_once(service: Services, receiver: Receiver) -> None:
+    make_timer(service, receiver, "*/30 * * * * *")
+    models.bind()
+    events = TaskModel._get_connection().connection.client.meta.events
+    hook = throttle("UpdateItem", 2)
+    events.register_first("before-send.dynamodb.UpdateItem", hook)
+    try:
+        deliver(service)
+    finally:
+        events.unregister("before-send.dynamodb.UpdateItem", hook)
+    assert hook.left == 0  # the throttling did happen
+    assert fire_times(receiver) == ["2026-03-01T12:00:30Z", "2026-03-01T12:01:00Z", "2026-03-01T12:01:30Z"]
+
+
+class FlakySqs:
+    """The real (moto) SQS client, except that SendMessageBatch fails some entries, or all of it."""
+
+    def __init__(self, fail_entries: int = 0, fail_calls: int = 0) -> None:
+        self._fail_entries, self._fail_calls = fail_entries, fail_calls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(aws.sqs(), name)
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        if self._fail_calls:
+            self._fail_calls -= 1
+            raise ConnectionError("injected: SQS unreachable")
+        failing, passing = Entries[:self._fail_entries], Entries[self._fail_entries:]
+        self._fail_entries = 0
+        reply = aws.sqs().send_message_batch(QueueUrl=QueueUrl, Entries=passing) if passing else {}
+        reply["Failed"] = [{"Id": e["Id"], "Code": "InternalError", "Message": "injected", "SenderFault": False}
+                           for e in failing]
+        return reply
+
+
+def flaky_queue(service: Services, clock: FakeClock, **faults: int) -> None:
+    flaky = FlakySqs(**faults)
+    queue = FireQueue(client=lambda: flaky, clock=clock, sleep=clock.sleep, max_delay_seconds=0)
+    service.tick._queue = queue
+    service.timers._scheduler = service.tick
+
+
+def test_a_partly_failed_send_is_retried_and_no_fire_is_lost(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    flaky_queue(service, clock, fail_entries=4)
+    make_timer(service, receiver, "*/10 * * * * *")
+    deliver(service)
+    assert len(fire_times(receiver)) == 9 and len(set(fire_times(receiver))) == 9  # 12:00:30 .. 12:01:50
+
+
+def test_when_sqs_is_down_the_next_tick_sends_what_the_last_one_could_not(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    make_timer(service, receiver, "*/30 * * * * *")  # 12:00:30 .. 12:01:30 queued at enable
+    flaky_queue(service, clock, fail_calls=5)  # every try of the next send fails
+    clock.set(at("2026-03-01T12:01:00"))
+    report = service.tick.run()
+    assert report.errors and report.enqueued == 0
+    report = service.tick.run()  # SQS is back
+    assert report.enqueued == 2  # 12:02:00, 12:02:30
+    deliver(service)
+    assert fire_times(receiver)[-2:] == ["2026-03-01T12:02:00Z", "2026-03-01T12:02:30Z"]
+    assert len(fire_times(receiver)) == len(set(fire_times(receiver))) == 5
+
+
+def test_redrive_makes_dead_lettered_fires_once_the_receiver_is_fixed(
+    two_attempts: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.respond("/hook", Response(503))
+    timer_id = one_off(two_attempts, receiver)
+    deliver(two_attempts)
+    assert [t.status for t in records(timer_id)] == [task_status.FAILED]
+    receiver.respond("/hook", Response(200))  # fixed
+    report = redrive_dead_letters(queue=two_attempts.queue)
+    assert (report.moved, report.failed) == (1, 0)
+    deliver(two_attempts)
+    [task] = records(timer_id)
+    assert (task.status, task.http_status) == (task_status.SUCCEEDED, 200)
+    assert [r.header("X-Xtimer-Attempt") for r in receiver.received()] == ["1", "2", "1"]
+    assert dead_letters(two_attempts) == [] and config.dead_letter_queue()
