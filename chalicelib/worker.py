@@ -29,6 +29,7 @@ from chalicelib.fire_queue import FireQueue
 from chalicelib.fires import Fire, MalformedFire
 from chalicelib.models import TimerModel
 from chalicelib.notifier import Callback, Delivery, Notifier, backoff_delay
+from chalicelib.redaction import credential_values, redact_outcome
 from chalicelib.signing import SigningSecrets
 from chalicelib.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
 from chalicelib.validation import STATUS_ENABLED
@@ -117,11 +118,13 @@ class Worker:
         remaining = fire.fire_time - self._clock()
         if remaining > 0:
             self._sleep(remaining)
+        callback = callback_of(timer)
         outcome = self._notifier.notify(
-            callback_of(timer),
+            callback,
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
                      idempotency_key=fire.idempotency_key, signing_secrets=secrets),
         )
+        outcome = redact_outcome(outcome, credential_values(callback.headers, secrets))
         now_ms = to_ms(self._clock())
         if outcome.ok:
             self._tasks.record(fire, claim.attempt, outcome, status=SUCCEEDED, now_ms=now_ms)

@@ -334,3 +334,16 @@ def test_redrive_makes_dead_lettered_fires_once_the_receiver_is_fixed(
     assert (task.status, task.http_status) == (task_status.SUCCEEDED, 200)
     assert [r.header("X-Xtimer-Attempt") for r in receiver.received()] == ["1", "2", "1"]
     assert dead_letters(two_attempts) == [] and config.dead_letter_queue()
+
+
+def test_credentials_a_receiver_echoes_back_are_not_recorded(service: Services, receiver: Receiver) -> None:
+    receiver.respond("/hook", lambda req: Response(500, body=f"bad token: {req.header('X-Token')} "
+                                                            f"sig {req.header('X-Xtimer-Signature')}"))
+    timer_id = one_off(service, receiver)  # its callback carries X-Token: abc (too short to matter) ...
+    TimerModel(timer_id).update(actions=[TimerModel.notify.header.set({"X-Token": "s3cr3t-t0ken-value"})])
+    service.worker._notifier = Notifier(connect_timeout=0.5, read_timeout=0.5)
+    deliver(service)
+    tasks = records(timer_id)
+    stored = " ".join(f"{t.response_body} {t.error}" for t in tasks)
+    assert "s3cr3t-t0ken-value" not in stored and "[redacted]" in stored
+    assert service.signing.for_app("shop")[0] not in stored
