@@ -7,6 +7,7 @@ own browser download (`playwright install`) is never used.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -75,7 +76,8 @@ def find_or_install_chromium() -> ChromiumLookup:
 class LocalService:
     """`python -m xtimer_local` on a free port, as `make run` starts it; stopped with SIGTERM."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -85,7 +87,7 @@ class LocalService:
         env = {key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"}
         # One attempt per fire: a failed callback is final at once, so a test sees it without waiting
         # out the retries.
-        env.update({"XTIMER_STAGE": "console", "XTIMER_MAX_ATTEMPTS": "1", "PYTHONUNBUFFERED": "1"})
+        env.update({"XTIMER_STAGE": "console", "XTIMER_MAX_ATTEMPTS": "1", "PYTHONUNBUFFERED": "1", **self.extra_env})
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "xtimer_local", "--host", "127.0.0.1", "--port", str(self.port), "--pollers", "2"],
@@ -106,6 +108,18 @@ class LocalService:
 
     def log(self) -> str:
         return _tail(self.log_path.read_text(errors="replace"), 40) if self.log_path.exists() else ""
+
+    def development_key(self, timeout: float = 15.0) -> str:
+        """The key for app `demo` that the stack prints when started with XTIMER_AUTH=required
+        (once it is up, which can be just after /health first answers)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(r"development key for app 'demo': (xtk_\S+)", self.log_path.read_text(errors="replace"))
+            if found:
+                return found.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the stack printed no development key within {timeout:.0f} s:\n{self.log()}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

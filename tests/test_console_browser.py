@@ -199,30 +199,34 @@ def test_api_errors_appear_next_to_the_field_they_concern(page: Page, stack: Loc
     expect(page.locator("#form-errors")).to_be_visible()
 
 
-def test_the_key_is_sent_on_every_call_and_a_refusal_asks_for_one(page: Page, stack: LocalService) -> None:
-    """Authentication as the API will answer it (40100 without a key), played by a stand-in route."""
-    seen: list[str | None] = []
+def test_with_authentication_on_the_console_asks_for_a_key_and_sends_it_on_every_call(
+        browser: Any, tmp_path: Path) -> None:
+    with LocalService(tmp_path / "xtimer_local.log", env={"XTIMER_AUTH": "required"}) as locked:
+        key = locked.development_key()  # for the app "demo"
+        context = browser.new_context(locale="en-GB")
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            tab = context.new_page()
+            sent: list[str | None] = []
+            tab.on("request", lambda request: sent.append(request.headers.get("x-xtimer-key"))
+                   if "/xtimer/" in request.url else None)
+            tab.goto(f"{locked.url}/console#/apps/demo")
+            notice = tab.locator("#notice")
+            expect(notice).to_contain_text("This service needs an API key")
+            expect(tab.get_by_text("The timers show once the service accepts the key.")).to_be_visible()
 
-    def guard(route: Any) -> None:
-        key = route.request.headers.get("x-xtimer-key")
-        seen.append(key)
-        if key != "xtk_secret":
-            route.fulfill(status=401, content_type="application/json",
-                          body='{"code": 40100, "message": "an API key is required: send X-Xtimer-Key"}')
-        else:
-            route.continue_()
+            tab.get_by_label("API key").fill(key)
+            tab.get_by_role("button", name="Open").click()
+            expect(tab.get_by_text("No timers yet.")).to_be_visible()
+            expect(notice).to_be_hidden()
+            assert tab.evaluate("sessionStorage.getItem('xtimer.key')") == key
 
-    page.route("**/xtimer/**", guard)
-    open_app_page = stack.url + "/console#/apps/locked"
-    page.goto(open_app_page)
-    notice = page.get_by_role("alert").filter(has_text="needs an API key")
-    expect(notice).to_be_visible()
-    page.get_by_label("API key").fill("xtk_secret")
-    page.get_by_role("button", name="Open").click()
-    expect(page.get_by_text("No timers yet.")).to_be_visible()
-    expect(notice).to_be_hidden()
-    assert seen[0] is None and seen[-1] == "xtk_secret"
-    assert page.evaluate("sessionStorage.getItem('xtimer.key')") == "xtk_secret"
+            tab.get_by_label("App", exact=True).fill("someone-else")
+            tab.get_by_role("button", name="Open").click()
+            expect(notice).to_contain_text("The API key was refused")
+            assert sent[0] is None and sent[-1] == key and all(header == key for header in sent[1:])
+        finally:
+            context.close()
 
 
 def test_on_a_phone_the_timer_list_fits_the_screen(browser: Any, stack: LocalService) -> None:
