@@ -8,7 +8,9 @@ any test doing anything. Each call is attributed to the innermost project file o
 - "trigger":      xtimer_local/poller.py (plays Lambda's SQS trigger, which uses the functions' role)
 - "provisioning": chalicelib/resources.py (the deployer's permissions, not the functions')
 - "operator":     anything called from an operator's tool (xtimer_admin/, xtimer_cli/,
-                  xtimer_deploy/, bench/), even through chalicelib: the operator's
+                  xtimer_deploy/, bench/), even through chalicelib, and the chalicelib
+                  functions only those tools call (OPERATOR_ENTRY_POINTS) when no function's
+                  entry point (FUNCTION_ENTRY_FILES) is on the stack: the operator's
                   permissions, not the functions'
 - "harness":      tests, the local stack's start-up
 """
@@ -51,6 +53,13 @@ def _project_file(path: str) -> str | None:
 
 
 OPERATOR_TOOLS = ("xtimer_admin/", "xtimer_cli/", "xtimer_deploy/", "bench/")
+OPERATOR_ENTRY_POINTS = {
+    ("chalicelib/auth.py", "issue"), ("chalicelib/auth.py", "list"), ("chalicelib/auth.py", "revoke"),
+    ("chalicelib/signing.py", "rotate"),
+}
+"""chalicelib functions that only `python -m xtimer_admin` calls (keys, secret rotation); the
+tests call them directly to set up. Reached from a function's code, they count as the service."""
+FUNCTION_ENTRY_FILES = ("app.py", "chalicelib/api.py", "chalicelib/tick.py", "chalicelib/worker.py")
 
 
 def _origin(relative: str) -> str:
@@ -73,6 +82,7 @@ class CallLog:
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         """botocore 'before-parameter-build' handler: `params` are the call's arguments."""
         origin, where = "harness", "?"
+        operator_entry = in_function = False
         frame = sys._getframe(1)
         while frame is not None:
             relative = _project_file(frame.f_code.co_filename)
@@ -82,7 +92,11 @@ class CallLog:
                 if relative.startswith(OPERATOR_TOOLS):
                     origin = "operator"
                     break
+                operator_entry |= (relative, frame.f_code.co_name) in OPERATOR_ENTRY_POINTS
+                in_function |= relative in FUNCTION_ENTRY_FILES
             frame = frame.f_back
+        if origin == "service" and operator_entry and not in_function:
+            origin = "operator"
         service = model.service_model.service_name
         call = Call(origin, where, service, model.name, tuple(permissions_for(service, model.name, params)))
         with self._lock:

@@ -38,6 +38,11 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "table:timer_names": ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     # tasks.py: claims, outcomes, missed fires, a timer's history
     "table:tasks": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+    # auth.py: the app of a caller's API key (keys are issued and revoked by xtimer_admin, with
+    # the operator's own permissions)
+    "table:api_keys": ("dynamodb:GetItem",),
+    # signing.py: an app's callback signing secret, made on first use (rotated by xtimer_admin)
+    "table:apps": ("dynamodb:GetItem", "dynamodb:PutItem"),
     # fire_queue.py: send fires (SendMessageBatch is authorized as SendMessage), retry later
     "queue:fire_queue": ("sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:SendMessage")
     # Lambda's SQS trigger polls with the function's role (AWS Lambda developer guide, "Execution
