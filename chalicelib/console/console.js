@@ -119,7 +119,8 @@
   }
   const lookup = limiter(LOOKUPS_AT_ONCE);
 
-  // One previewCron per distinct (cron, time zone) in the list, kept for the page's life.
+  // One previewCron per distinct (cron, time zone) on a page of the list (asked again at each
+  // drawing of the list, so that its next fire times stay current).
   const previews = new Map();
   function previewOnce(cron, timezone) {
     const cacheKey = timezone + '\n' + cron;
@@ -360,6 +361,7 @@
     const app = route.app;
     const view = beginView('Timers of ' + app);
     const { main } = view;
+    previews.clear();
     const state = listView.state && listView.state.app === app ? listView.state : { app, tokens: [], page: 0, name: '' };
     listView.state = state;
 
@@ -406,8 +408,9 @@
 
     clear(tableHolder);
     if (!timers.length) {
-      tableHolder.append(h('p', { class: 'empty' }, state.page ? 'No more timers.' : 'No timers yet. ',
-        state.page ? null : h('a', { href: link.create(app) }, 'Create the first one')));
+      if (state.name) tableHolder.append(h('p', { class: 'empty' }, 'No timer’s name contains “' + state.name + '”.'));
+      else if (state.page) tableHolder.append(h('p', { class: 'empty' }, 'No more timers.'));
+      else tableHolder.append(h('p', { class: 'empty' }, 'No timers yet. ', h('a', { href: link.create(app) }, 'Create the first one')));
     } else {
       const body = h('tbody');
       const table = h('table', { class: 'cards', id: 'timers' },
