@@ -91,8 +91,8 @@ class LocalService:
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "xtimer_local", "--host", "127.0.0.1", "--port", str(self.port), "--pollers", "2"],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                # In the test run's process group: whatever ends the run (Ctrl-C, a CI timeout) ends it too.
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
