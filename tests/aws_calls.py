@@ -55,10 +55,11 @@ def _project_file(path: str) -> str | None:
 OPERATOR_TOOLS = ("xtimer_admin/", "xtimer_cli/", "xtimer_deploy/", "bench/")
 OPERATOR_ENTRY_POINTS = {
     ("chalicelib/auth.py", "issue"), ("chalicelib/auth.py", "list"), ("chalicelib/auth.py", "revoke"),
-    ("chalicelib/signing.py", "rotate"),
+    ("chalicelib/signing.py", "rotate"), ("chalicelib/redrive.py", "redrive_dead_letters"),
 }
-"""chalicelib functions that only `python -m xtimer_admin` calls (keys, secret rotation); the
-tests call them directly to set up. Reached from a function's code, they count as the service."""
+"""chalicelib functions that only `python -m xtimer_admin` calls (keys, secret rotation, moving
+dead letters back); the tests call them directly. Reached from a function's code, they count as
+the service."""
 FUNCTION_ENTRY_FILES = ("app.py", "chalicelib/api.py", "chalicelib/tick.py", "chalicelib/worker.py")
 
 
