@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean package deploy destroy
 
 venv: $(INSTALLED)
 
@@ -23,6 +23,16 @@ run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto (HOST
 
 test: $(INSTALLED)  ## the test suite, on moto, without network
 	$(PY) -m pytest
+
+# Deploying to AWS (README, "Deploying to AWS"); STAGE is a stage of .chalice/config.json.
+package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
+	$(PY) -m xtimer_deploy package --stage $(STAGE) --out build/package/$(STAGE)
+
+deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batch failures (AWS_PROFILE, AWS_REGION)
+	$(PY) -m xtimer_deploy deploy --stage $(STAGE)
+
+destroy: $(INSTALLED)  ## delete STAGE's app; DELETE_DATA=1 its tables, queues and logs too; YES=1 asks nothing
+	$(PY) -m xtimer_deploy destroy --stage $(STAGE)$(if $(filter 1 yes true,$(DELETE_DATA)), --delete-data)$(if $(filter 1 yes true,$(YES)), --yes)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,3 @@
+from xtimer_deploy.cli import main
+
+main()
