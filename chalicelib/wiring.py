@@ -39,9 +39,10 @@ def build(
     notifier: Notifier | None = None,
     queue: FireQueue | None = None,
     max_early_seconds: float = MAX_EARLY_SECONDS,
+    tasks: TaskRecords | None = None,
 ) -> Services:
     queue = queue or FireQueue(clock=clock, sleep=sleep)
-    tasks = TaskRecords()
+    tasks = tasks or TaskRecords()
     tick = Tick(queue=queue, tasks=tasks, clock=clock)
     signing = SigningSecrets(clock=clock)
     return Services(

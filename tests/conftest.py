@@ -14,20 +14,29 @@ from moto import mock_aws
 from chalicelib import aws, models, resources, wiring
 from chalicelib.fire_queue import FireQueue
 from chalicelib.notifier import Notifier
+from chalicelib.tasks import TaskRecords
 from tests.aws_calls import CALLS, CallLog
 from tests.receiver import Receiver
+from xtimer_local import moto_atomic
 
 
 class FakeClock:
-    """A clock that moves only when told to, or when somebody sleeps on it."""
+    """A clock that moves only when told to, or when somebody sleeps on it.
+
+    Threads sleep as they would on a real clock: a sleep ends `seconds` after the time that
+    thread last read, so ten workers each waiting 70 s for the same second all wake at that
+    second instead of adding their waits up.
+    """
 
     def __init__(self, start: float) -> None:
         self._now = float(start)
         self._lock = threading.Lock()
+        self._seen = threading.local()
         self.slept: list[float] = []
 
     def __call__(self) -> float:
         with self._lock:
+            self._seen.now = self._now
             return self._now
 
     def set(self, when: float) -> None:
@@ -39,10 +48,14 @@ class FakeClock:
             self._now += seconds
 
     def sleep(self, seconds: float) -> None:
-        """Sleeping on a fake clock advances it to the end of the sleep (never backwards)."""
         with self._lock:
             self.slept.append(seconds)
-            self._now = max(self._now, self._now + seconds)
+            start = getattr(self._seen, "now", self._now)
+            self._now = max(self._now, start + seconds)
+            self._seen.now = self._now
+
+
+LEASE_MS = 15 * 60 * 1000
 
 
 def at(text: str) -> float:
@@ -69,6 +82,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_mock(aws_environment: None) -> Iterator[None]:
+    moto_atomic.apply()  # conditional writes atomic, as on AWS (the worker's claim relies on it)
     with mock_aws():
         aws.forget_clients()
         models.reset_connections()
@@ -93,7 +107,11 @@ def service(provisioned: None, clock: FakeClock) -> Iterator[wiring.Services]:
     """The whole service on moto, with the test's clock; fires are visible in the queue at once
     (the worker still waits for each fire time on the fake clock)."""
     queue = FireQueue(clock=clock, sleep=clock.sleep, max_delay_seconds=0)
-    services = wiring.build(clock=clock, sleep=clock.sleep, queue=queue,
+    # A batch's workers wait for fires up to two minutes apart on one shared fake clock, which
+    # jumps when the first of them wakes; a lease longer than any test's span keeps a claim from
+    # looking abandoned while its worker is merely still "waiting". Tests of abandoned claims
+    # move the clock past it (LEASE_MS).
+    services = wiring.build(clock=clock, sleep=clock.sleep, queue=queue, tasks=TaskRecords(lease_ms=LEASE_MS),
                             notifier=Notifier(connect_timeout=1.0, read_timeout=2.0),
                             max_early_seconds=float("inf"))
     wiring.use(services)

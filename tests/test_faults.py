@@ -21,7 +21,7 @@ from chalicelib.models import TaskModel, TimerModel
 from chalicelib.notifier import Notifier
 from chalicelib.redrive import redrive_dead_letters
 from chalicelib.wiring import Services
-from tests.conftest import FakeClock, at
+from tests.conftest import LEASE_MS, FakeClock, at
 from tests.pipeline import dead_letters, deliver, queued
 from tests.receiver import Receiver, Response
 from tests.test_pipeline import fire_times, make_timer, records
@@ -53,7 +53,7 @@ class CrashingNotifier(Notifier):
         outcome = super().notify(callback, delivery)
         if self._crashes:
             self._crashes -= 1
-            self._clock.advance(120)
+            self._clock.advance(LEASE_MS / 1000 + 60)
             raise Crash("killed after calling, before recording")
         return outcome
 
@@ -119,7 +119,7 @@ def test_a_worker_killed_after_claiming_and_before_calling_leaves_the_fire_to_be
     service.tasks.claim(fire, int(clock() * 1000))  # a worker claimed it ... and died
     assert service.worker.handle([record])["batchItemFailures"]  # its lease is live: not called yet
     assert receiver.received() == []
-    clock.advance(61)  # the dead worker's lease runs out; the message shows up again
+    clock.advance(LEASE_MS / 1000 + 1)  # the dead worker's lease runs out; the message shows up again
     assert service.worker.handle([record]) == {"batchItemFailures": []}
     [call] = receiver.received()
     assert call.header("X-Xtimer-Attempt") == "2"

@@ -127,7 +127,10 @@ class LocalStack:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        from xtimer_local import moto_atomic
+
         port = free_port(self.host)
+        moto_atomic.apply()  # conditional writes atomic, as on AWS (the worker's claim relies on it)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=port, verbose=False)
         self._moto.start()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
