@@ -54,9 +54,10 @@ def moto_server(aws_environment: None, monkeypatch: pytest.MonkeyPatch) -> Itera
 
     monkeypatch.setattr(APIGatewayBackend, "import_rest_api", _import_without_routes)
     monkeypatch.setattr(APIGatewayBackend, "put_rest_api", lambda self, function_id, *a, **k: self.get_rest_api(function_id))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{server._port}"
+    endpoint = f"http://127.0.0.1:{port}"
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     yield endpoint
