@@ -96,10 +96,19 @@ def max_attempts() -> int:
     return min(max(_env_int("XTIMER_MAX_ATTEMPTS", 5), 1), 20)
 
 
+def deployed() -> bool:
+    """True inside AWS Lambda (the runtime sets AWS_LAMBDA_FUNCTION_NAME), false locally."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
 def auth_required() -> bool:
-    """Whether every call but /health needs an app's API key (X-Xtimer-Key). Deployed stages set
-    XTIMER_AUTH=required; the local stack leaves it off unless asked."""
-    return _env("XTIMER_AUTH", "off").lower() in {"required", "on", "true", "1"}
+    """Whether every call but /health needs an app's API key (X-Xtimer-Key).
+
+    XTIMER_AUTH=required or off decides; unset, it is required in every deployed stage and off
+    locally (the local stack and the tests), so no stage can be deployed open by omission.
+    """
+    value = _env("XTIMER_AUTH", "required" if deployed() else "off").lower()
+    return value in {"required", "on", "true", "1"}
 
 
 def max_timers_per_app() -> int:

@@ -106,3 +106,12 @@ def test_keys_are_stored_only_as_hashes(service: Services, keys: dict) -> None:
 def test_without_auth_configured_no_key_is_needed(client: Client, service: Services) -> None:
     status, reply = send(client, "post", "/xtimer/creatTimer", timer(), None, 0)
     assert status == 200
+
+
+def test_a_deployed_function_requires_keys_unless_told_otherwise(client: Client, service: Services,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XTIMER_AUTH", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "xtimer-dev-api_handler")  # as the Lambda runtime sets it
+    assert send(client, "post", "/xtimer/creatTimer", timer(), None, 0)[0] == 401
+    monkeypatch.setenv("XTIMER_AUTH", "off")
+    assert send(client, "post", "/xtimer/creatTimer", timer(), None, 0)[0] == 200
