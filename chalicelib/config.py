@@ -26,6 +26,11 @@ def _env_int(name: str, default: int) -> int:
         raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from None
 
 
+def deployed() -> bool:
+    """True inside AWS Lambda (the runtime sets AWS_LAMBDA_FUNCTION_NAME), false locally."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
 def stage() -> str:
     return _env("XTIMER_STAGE", DEFAULT_STAGE)
 
@@ -78,8 +83,16 @@ def allow_loopback_callbacks() -> bool:
 
 
 def enqueue_ahead_seconds() -> int:
-    """How far past the current minute a tick enqueues fires (>= 120 so a late tick loses nothing)."""
-    return min(max(_env_int("XTIMER_ENQUEUE_AHEAD_SECONDS", 120), 120), 840)
+    """How far past the current minute a tick enqueues fires (>= 120 so a late tick loses nothing,
+    <= 840 to stay within SQS's 900 s delay). Further ahead, a timer's cursor moves less often
+    (one write per window instead of one per minute); the local stack keeps its moto queue short."""
+    default = 600 if deployed() else 120
+    return min(max(_env_int("XTIMER_ENQUEUE_AHEAD_SECONDS", default), 120), 840)
+
+
+def early_seconds() -> int:
+    """A fire shows up in the queue this many (to one more) seconds before it is due."""
+    return min(max(_env_int("XTIMER_EARLY_SECONDS", 1), 0), 5)
 
 
 def catch_up_seconds() -> int:
@@ -94,11 +107,6 @@ def task_retention_days() -> int:
 def max_attempts() -> int:
     """Callback attempts per fire before it is marked failed and sent to the dead-letter queue."""
     return min(max(_env_int("XTIMER_MAX_ATTEMPTS", 5), 1), 20)
-
-
-def deployed() -> bool:
-    """True inside AWS Lambda (the runtime sets AWS_LAMBDA_FUNCTION_NAME), false locally."""
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def auth_required() -> bool:

@@ -1,8 +1,10 @@
 """The fire queue (SQS): each fire becomes visible about a second before it is due.
 
 SQS delays are whole seconds up to 15 minutes, so a fire is sent with DelaySeconds =
-(seconds until due) - 1 and the worker waits out the remainder; lateness is then set by the
-worker's clock, not by the queue's polling.
+(whole seconds until due) - XTIMER_EARLY_SECONDS (default 1) and the worker waits out the
+remainder; lateness is then set by the worker's clock, not by the queue's polling. A smaller
+value costs less Lambda time (the worker waits less) and leaves less room for the queue to be
+slow to hand a message over.
 """
 from __future__ import annotations
 
@@ -20,16 +22,17 @@ log = logging.getLogger(__name__)
 
 MAX_DELAY_SECONDS = 900
 BATCH_SIZE = 10  # SendMessageBatch's limit
-EARLY_SECONDS = 1  # visible this long before the fire; the worker waits the rest
 
 
 class QueueSendError(RuntimeError):
     """Some fires could not be sent after retries; the caller must not advance past them."""
 
 
-def delay_for(fire: Fire, now: float, max_delay: int = MAX_DELAY_SECONDS) -> int:
-    """Whole seconds to hide a fire so that it shows up about EARLY_SECONDS before it is due."""
-    return max(0, min(max_delay, int(fire.fire_time - now) - EARLY_SECONDS))
+def delay_for(fire: Fire, now: float, max_delay: int = MAX_DELAY_SECONDS, early: int | None = None) -> int:
+    """Whole seconds to hide a fire so that it shows up `early` (XTIMER_EARLY_SECONDS) to
+    `early` + 1 seconds before it is due; the worker waits out the rest."""
+    early = config.early_seconds() if early is None else early
+    return max(0, min(max_delay, int(fire.fire_time - now) - early))
 
 
 class FireQueue:

@@ -30,7 +30,8 @@ from chalicelib.signing import signature_headers
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 USER_AGENT = "xtimer/1.0"
-RESPONSE_BODY_LIMIT = 1024        # characters of the response body kept in an Outcome
+RESPONSE_BODY_LIMIT = 512         # bytes (UTF-8) of the response body kept in an Outcome: with it a
+                                  # task record stays under 1 KB, one DynamoDB write unit per write
 RETRY_AFTER_MAX = 3600.0          # seconds; a longer Retry-After is clamped to this
 POOL_SIZE = 50                    # pooled connections per host, and hosts kept in the pool
 
@@ -70,7 +71,7 @@ class Outcome:
 
     ok: bool                      # True iff a 2xx answer arrived
     http_status: int | None       # None if no answer arrived (timeout, refused, DNS, ...)
-    response_body: str            # at most RESPONSE_BODY_LIMIT characters
+    response_body: str            # at most RESPONSE_BODY_LIMIT bytes as UTF-8
     duration_ms: int
     error: str | None             # "HTTP 500", "timed out after 10.0 s (read)", "connection refused", ...
     retry_after: float | None     # seconds, from Retry-After on a 429 or 503; None otherwise
@@ -166,7 +167,7 @@ class Notifier:
         return Outcome(
             ok=status is not None and 200 <= status < 300,
             http_status=status,
-            response_body=_decode(body, content_type)[:RESPONSE_BODY_LIMIT],
+            response_body=_clip(_decode(body, content_type), RESPONSE_BODY_LIMIT),
             duration_ms=duration_ms,
             error=error,
             retry_after=retry_after,
@@ -391,6 +392,12 @@ def _limit_next_wait(raw: urllib3.response.BaseHTTPResponse, seconds: float) -> 
     sock = getattr(getattr(raw, "connection", None), "sock", None)
     if sock is not None:
         sock.settimeout(max(seconds, 0.001))
+
+
+def _clip(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 encoding fits in `limit` bytes (no broken character)."""
+    encoded = text.encode("utf-8")
+    return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", errors="ignore")
 
 
 def _decode(body: bytes, content_type: str | None) -> str:

@@ -37,7 +37,7 @@ from chalicelib.views import headers_of
 
 log = logging.getLogger(__name__)
 
-MAX_EARLY_SECONDS = 5.0
+MAX_EARLY_SECONDS = 7.0
 """A message seen more than this before its fire goes back to the queue instead of waiting
 (Lambda time is billed; the queue can wait for free)."""
 

@@ -499,3 +499,9 @@ def test_the_receiver_wait_for_wakes_on_arrival_and_says_what_is_missing(receive
     assert len(receiver.wait_for(1, timeout=5, path="/later")) == 1
     with pytest.raises(TimeoutError, match="expected 2 request"):
         receiver.wait_for(2, timeout=0.1, path="/later")
+
+
+def test_a_kept_answer_never_ends_in_a_broken_character(receiver: "Receiver") -> None:
+    receiver.respond("/hook", Response(200, body="é" * 1000, headers={"Content-Type": "text/plain; charset=utf-8"}))
+    outcome = Notifier().notify(Callback(receiver.url("/hook"), "GET", {}, None), DELIVERY)
+    assert outcome.response_body == "é" * (RESPONSE_BODY_LIMIT // 2)
