@@ -60,25 +60,35 @@ class CrashingNotifier(Notifier):
 
 # --- the tick and the migrator, twice and overlapping ---------------------------------------
 
+def at_the_same_moment(*steps: Callable[[], Any]) -> None:
+    """Run each step on its own thread, all released at once, and wait for them all."""
+    start = threading.Barrier(len(steps))
+
+    def released(step: Callable[[], Any]) -> None:
+        start.wait()
+        step()
+
+    threads = [threading.Thread(target=released, args=(step,)) for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def calls_made(receiver: Receiver) -> list[tuple[str | None, str | None]]:
+    """(timer id, fire time) of every callback received, duplicates included."""
+    return [(r.header("X-Xtimer-Timer-Id"), r.header("X-Xtimer-Fire-Time")) for r in receiver.received()]
+
+
 def test_two_ticks_of_the_same_minute_at_the_same_time_fire_everything_once(
     service: Services, receiver: Receiver, clock: FakeClock
 ) -> None:
     for n in range(5):
         make_timer(service, receiver, "*/15 * * * * *", name=f"t{n}")
     clock.set(at("2026-03-01T12:01:00"))
-    start = threading.Barrier(2)
-
-    def tick() -> None:
-        start.wait()
-        service.tick.run()
-
-    threads = [threading.Thread(target=tick) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_the_same_moment(service.tick.run, service.tick.run)
     deliver(service)
-    calls = [(r.header("X-Xtimer-Timer-Id"), r.header("X-Xtimer-Fire-Time")) for r in receiver.received()]
+    calls = calls_made(receiver)
     assert len(calls) == len(set(calls)) == 5 * 10  # 12:00:30 .. 12:02:45, every 15 s, each timer
 
 
@@ -86,25 +96,18 @@ def test_enabling_while_a_tick_runs_fires_everything_once(
     service: Services, receiver: Receiver, clock: FakeClock
 ) -> None:
     timers = [make_timer(service, receiver, "*/20 * * * * *", name=f"t{n}", enable=False) for n in range(4)]
-    start = threading.Barrier(2)
 
     def enable_all() -> None:
-        start.wait()
         for timer_id in timers:
             service.timers.enable("shop", timer_id)
 
-    def tick() -> None:
-        start.wait()
+    def tick_thrice() -> None:
         for _ in range(3):
             service.tick.run()
 
-    threads = [threading.Thread(target=enable_all), threading.Thread(target=tick)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_the_same_moment(enable_all, tick_thrice)
     deliver(service)
-    calls = [(r.header("X-Xtimer-Timer-Id"), r.header("X-Xtimer-Fire-Time")) for r in receiver.received()]
+    calls = calls_made(receiver)
     assert len(calls) == len(set(calls)) == 4 * 4  # 12:00:40 .. 12:01:40
 
 
