@@ -15,15 +15,23 @@ from xtimer_local.stack import LocalStack
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
 @click.option("--pollers", type=int, default=4, show_default=True, help="Concurrent worker pollers.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Batches the worker handles at once (Lambda's concurrency).")
 @click.option("--endpoint-url", default=lambda: os.environ.get("AWS_ENDPOINT_URL") or None,
               help="Use this AWS endpoint (LocalStack, a shared moto) instead of starting moto.")
-def main(host: str, port: int, pollers: int, endpoint_url: str | None) -> None:
+@click.option("--moto-speedups/--no-moto-speedups", default=True, show_default=True,
+              help="O(1) per message in the embedded moto's SQS (see xtimer_local/moto_speedups.py).")
+@click.option("--moto-process/--no-moto-process", default=True, show_default=True,
+              help="Run the embedded moto in a process of its own (see xtimer_local/moto_server.py).")
+def main(host: str, port: int, pollers: int, concurrency: int, endpoint_url: str | None,
+         moto_speedups: bool, moto_process: bool) -> None:
     """Run the API, the minute tick and the worker on an embedded moto-backed AWS."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stdout)
     for noisy in ("botocore", "urllib3", "werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    stack = LocalStack(host=host, port=port, pollers=pollers, endpoint_url=endpoint_url)
+    stack = LocalStack(host=host, port=port, pollers=pollers, concurrency=concurrency,
+                       endpoint_url=endpoint_url, moto_speedups=moto_speedups, moto_process=moto_process)
     signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
     try:
         stack.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -28,27 +29,35 @@ def lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, An
     ]}
 
 
-def poll_once(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, wait_seconds: int = 1,
-              max_messages: int = 10) -> int:
-    """One receive -> handle -> delete round; returns how many messages were received."""
+def receive(sqs: Any, queue_url: str, *, wait_seconds: int = 1, max_messages: int = 10) -> list[dict[str, Any]]:
     reply = sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
         AttributeNames=["All"], MessageAttributeNames=["All"],
     )
-    messages = reply.get("Messages", [])
-    if not messages:
-        return 0
+    return reply.get("Messages", [])
+
+
+def handle_batch(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, messages: list[dict[str, Any]]) -> None:
+    """One Lambda invocation: hand the batch to the handler, delete what it did not report as failed."""
     try:
         result = handler(lambda_event(messages, queue_arn), None) or {}
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     except Exception:  # as on Lambda: an exception fails the whole batch
         log.exception("worker handler raised; the batch will be delivered again")
-        return len(messages)
+        return
     done = [m for m in messages if m["MessageId"] not in failed]
     for start in range(0, len(done), 10):
         sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
         ])
+
+
+def poll_once(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, wait_seconds: int = 1,
+              max_messages: int = 10) -> int:
+    """One receive -> handle -> delete round; returns how many messages were received."""
+    messages = receive(sqs, queue_url, wait_seconds=wait_seconds, max_messages=max_messages)
+    if messages:
+        handle_batch(sqs, queue_url, queue_arn, handler, messages)
     return len(messages)
 
 
@@ -63,19 +72,74 @@ def drain(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, max_rou
     raise RuntimeError(f"queue still not empty after {max_rounds} rounds")
 
 
+class Invocations:
+    """Lambda's concurrency, locally: at most `limit` batches are being handled at once.
+
+    The worker holds each message until its fire second (it shows up about a second early) and
+    returns only when the last callback of its batch is made, so a poller that waited for its
+    batch would stop receiving for that long: with a few pollers, fires pile up in the queue
+    once more than pollers x 10 of them are due within a second. Lambda runs many invocations
+    at once; so does this.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+        self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="invocation")
+
+    def reserve(self, timeout: float) -> bool:
+        """Wait for a free slot; the caller gives it back through run() or release()."""
+        return self._slots.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def run(self, function: Callable[[], None]) -> None:
+        """Run `function` on a reserved slot, freeing the slot when it returns."""
+        def invoke() -> None:
+            try:
+                function()
+            except Exception:
+                log.exception("invocation failed")
+            finally:
+                self._slots.release()
+        self._pool.submit(invoke)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
 class Poller(threading.Thread):
-    """A long-polling loop, as one concurrent Lambda poller."""
+    """A long-polling loop, as one of Lambda's SQS pollers: it receives a batch whenever an
+    invocation slot is free and hands it over without waiting for it (see Invocations)."""
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler, stop: threading.Event,
-                 name: str = "poller") -> None:
+                 name: str = "poller", invocations: Invocations | None = None) -> None:
         super().__init__(name=name, daemon=True)
-        self._args = (sqs, queue_url, queue_arn, handler)
+        self._sqs, self._url, self._arn, self._handler = sqs, queue_url, queue_arn, handler
         self._stop_event = stop
+        self._invocations = invocations
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
-                poll_once(*self._args, wait_seconds=1)
+                if self._invocations is None:
+                    poll_once(self._sqs, self._url, self._arn, self._handler, wait_seconds=1)
+                    continue
+                if not self._invocations.reserve(timeout=1):
+                    continue
+                try:
+                    messages = receive(self._sqs, self._url, wait_seconds=1)
+                except BaseException:
+                    self._invocations.release()
+                    raise
+                if not messages:
+                    self._invocations.release()
+                    continue
+                self._invocations.run(
+                    lambda batch=messages: handle_batch(self._sqs, self._url, self._arn, self._handler, batch))
             except Exception:
                 log.exception("polling failed; retrying in a second")
                 self._stop_event.wait(1)

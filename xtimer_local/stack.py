@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 log = logging.getLogger("xtimer.local")
@@ -75,11 +78,16 @@ class LocalStack:
     host: str = "127.0.0.1"
     port: int = 8000
     pollers: int = 4
+    concurrency: int = 64  # batches handled at once, as Lambda's concurrency (xtimer_local.poller.Invocations)
     endpoint_url: str | None = None  # use this AWS endpoint instead of starting moto
+    moto_speedups: bool = True  # O(1) SQS in the embedded moto (xtimer_local.moto_speedups)
+    moto_process: bool = True  # the embedded moto in a child process (xtimer_local.moto_server)
     stop_event: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     dev_key: str | None = None
     _moto: Any = None
+    _moto_child: subprocess.Popen[bytes] | None = None
+    _invocations: Any = None
     _api: Any = None
 
     @property
@@ -92,7 +100,7 @@ class LocalStack:
 
         import app as chalice_app  # after the environment is set: the worker's queue name is read at import
         from chalicelib import aws, models, resources
-        from xtimer_local.poller import Poller
+        from xtimer_local.poller import Invocations, Poller
 
         models.bind()
         created = resources.provision(aws.dynamodb(), aws.sqs())
@@ -104,12 +112,15 @@ class LocalStack:
         from chalicelib import config
         url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._invocations = Invocations(self.concurrency)
         for number in range(self.pollers):
-            self._threads.append(Poller(sqs, url, arn, chalice_app.worker, self.stop_event, name=f"worker-{number}"))
+            self._threads.append(Poller(sqs, url, arn, chalice_app.worker, self.stop_event, name=f"worker-{number}",
+                                        invocations=self._invocations))
         self._threads.append(TickLoop(chalice_app.tick, self.stop_event))
         for thread in self._threads:
             thread.start()
-        log.info("tick every minute, %s worker pollers on %s", self.pollers, config.fire_queue())
+        log.info("tick every minute, %s worker pollers on %s, up to %s batches at once", self.pollers,
+                 config.fire_queue(), self.concurrency)
         log.info("API on %s (try %s/health)", self.api_url, self.api_url)
 
     def _development_key(self) -> str | None:
@@ -125,18 +136,59 @@ class LocalStack:
         return key
 
     def _start_moto(self) -> str:
+        port = free_port(self.host)
+        endpoint = f"http://{self.host}:{port}"
+        if self.moto_process:
+            self._start_moto_process(port)
+            log.info("embedded AWS (moto) on %s (process %s)", endpoint, self._moto_child.pid)
+            return endpoint
         from moto.server import ThreadedMotoServer
 
+        if self.moto_speedups:
+            from xtimer_local import moto_speedups
+            moto_speedups.apply()
         from xtimer_local import moto_atomic
 
-        port = free_port(self.host)
         moto_atomic.apply()  # conditional writes atomic, as on AWS (the worker's claim relies on it)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=port, verbose=False)
         self._moto.start()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        endpoint = f"http://{self.host}:{port}"
         log.info("embedded AWS (moto) on %s", endpoint)
         return endpoint
+
+    def _start_moto_process(self, port: int, timeout: float = 60.0) -> None:
+        """moto in a child process (xtimer_local.moto_server), which ends when our end of its
+        standard input closes: in stop(), or when this process dies."""
+        command = [sys.executable, "-m", "xtimer_local.moto_server", "--host", self.host, "--port", str(port)]
+        if not self.moto_speedups:
+            command.append("--no-speedups")
+        self._moto_child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            cwd=Path(__file__).resolve().parent.parent)
+        ready = threading.Event()
+        output = self._moto_child.stdout
+
+        def wait_for_ready() -> None:
+            if output is not None and output.readline() == b"ready\n":
+                ready.set()
+
+        threading.Thread(target=wait_for_ready, name="moto-ready", daemon=True).start()
+        began = time.monotonic()
+        while not ready.wait(0.1):
+            if self._moto_child.poll() is not None or time.monotonic() - began > timeout:
+                self._stop_moto_process()
+                raise OSError(f"moto did not start on port {port}")
+
+    def _stop_moto_process(self) -> None:
+        child, self._moto_child = self._moto_child, None
+        if child is None:
+            return
+        try:
+            if child.stdin is not None:
+                child.stdin.close()
+            child.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            child.kill()
+            child.wait(5)
 
     def _start_api(self, app_object: Any) -> None:
         from chalice.config import Config
@@ -158,6 +210,9 @@ class LocalStack:
             self._api.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self._invocations is not None:
+            self._invocations.shutdown(wait=False)  # batches still running finish on their own
         if self._moto is not None:
             self._moto.stop()
+        self._stop_moto_process()
         log.info("stopped")
