@@ -36,3 +36,8 @@ destroy: $(INSTALLED)  ## delete STAGE's app; DELETE_DATA=1 its tables, queues a
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
+
+# Benchmark (README, "What it costs"); not part of `make test`.
+.PHONY: bench-scale
+bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, with idle timers (ARGS="--sizes 0,1000,10000,100000")
+	$(PY) -m bench.scale $(ARGS)
