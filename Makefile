@@ -24,6 +24,13 @@ run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto (HOST
 test: $(INSTALLED)  ## the test suite, on moto, without network
 	$(PY) -m pytest
 
+# Benchmarks (README, "Benchmarks"); not part of `make test`. Options: ARGS="--timers 200 --minutes 2".
+.PHONY: bench bench-precision
+bench-precision: $(INSTALLED)  ## callback lateness on the local stack: p50/p90/p99/max, early, duplicate, missing
+	$(PY) -m bench.precision $(ARGS)
+
+bench: bench-precision  ## all the benchmarks (so far: precision)
+
 # Deploying to AWS (README, "Deploying to AWS"); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
 	$(PY) -m xtimer_deploy package --stage $(STAGE) --out build/package/$(STAGE)
