@@ -31,6 +31,7 @@ from chalicelib.tasks import TaskRecords
 log = logging.getLogger(__name__)
 
 PAGE = 200  # timers migrated, sent and advanced together
+MIN_AHEAD_SECONDS = 120
 
 
 @dataclass
@@ -62,25 +63,33 @@ class Tick:
         self._threads = threads
 
     def window_end(self, now: float) -> int:
-        """Fires before this are enqueued now: the rest of this minute and the next one at least."""
+        """A due timer's fires before this are enqueued now (XTIMER_ENQUEUE_AHEAD_SECONDS)."""
         return minute_floor(now) + config.enqueue_ahead_seconds()
+
+    @staticmethod
+    def due_before(now: float) -> int:
+        """A timer is due when its cursor is before this: the rest of this minute and the next,
+        which the next tick (a minute on) would reach too late. A timer filled further ahead
+        is left alone until then, so its cursor is written once per window, not once a minute."""
+        return minute_floor(now) + MIN_AHEAD_SECONDS
 
     def run(self) -> TickReport:
         """One tick over every shard of the due index."""
         models.bind()
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
+        due_before = self.due_before(now)
         with ThreadPoolExecutor(max_workers=self._threads) as pool:
+            page: list[_DueTimer] = []  # filled across shards, so that sends go out in full batches
             for shard in range(DUE_SHARDS):
-                page: list[_DueTimer] = []
-                for item in TimerModel.by_due.query(shard, TimerModel.next_fire < report.window_end):
+                for item in TimerModel.by_due.query(shard, TimerModel.next_fire < due_before):
                     page.append(_DueTimer(int(item.id), item.app, item.cron, item.timezone,
                                           int(item.generation), int(item.next_fire)))
                     if len(page) >= PAGE:
                         self._advance_page(page, report, pool)
                         page = []
-                if page:
-                    self._advance_page(page, report, pool)
+            if page:
+                self._advance_page(page, report, pool)
         log.info("tick: window_end=%s timers=%s enqueued=%s missed=%s raced=%s errors=%s",
                  report.window_end, report.timers, report.enqueued, report.missed, report.raced,
                  len(report.errors))
@@ -91,8 +100,8 @@ class Tick:
         models.bind()
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
-        if timer.next_fire is None or timer.next_fire >= report.window_end:
-            return  # the regular tick will get to it
+        if timer.next_fire is None or timer.next_fire >= self.due_before(now):
+            return  # the regular tick will get to it in time
         due = _DueTimer(int(timer.id), timer.app, timer.cron, timer.timezone,
                         int(timer.generation), int(timer.next_fire))
         with ThreadPoolExecutor(max_workers=4) as pool:

@@ -210,3 +210,18 @@ def test_a_one_off_timer_fires_once_and_then_leaves_the_due_index(
     assert fire_times(receiver) == ["2027-03-01T12:00:00Z"]
     assert [r.errors for r in reports] == [[], [], []]
     assert TimerModel.get(timer_id).next_fire is None
+
+
+def test_queueing_ten_minutes_ahead_writes_a_minutely_timers_cursor_once_per_window(
+    service: Services, receiver: Receiver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XTIMER_ENQUEUE_AHEAD_SECONDS", "600")
+    make_timer(service, receiver, "0 * * * * *")  # enabled at 12:00:30: queued up to 12:09:00
+    moved = []
+    for minute in range(1, 21):
+        clock.set(at("2026-03-01T12:00:00") + minute * 60 + 1)
+        moved.append(service.tick.run().timers)
+        deliver(service)
+    # only when its cursor comes within two minutes: at 12:09 (queued to 12:18) and 12:18 (to 12:27)
+    assert [m + 1 for m, n in enumerate(moved) if n] == [9, 18]
+    assert fire_times(receiver) == [f"2026-03-01T12:{m:02d}:00Z" for m in range(1, 28)]
