@@ -7,11 +7,11 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: run test venv clean package deploy destroy
+.PHONY: run test venv clean package deploy destroy redrive
 
 venv: $(INSTALLED)
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "xtimer needs Python 3.11 (Lambda runtime python3.11); set PYTHON=...")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -29,7 +29,11 @@ test: $(INSTALLED)  ## the test suite, on moto, without network
 bench-precision: $(INSTALLED)  ## callback lateness on the local stack: p50/p90/p99/max, early, duplicate, missing
 	$(PY) -m bench.precision $(ARGS)
 
-bench: bench-precision  ## all the benchmarks (so far: precision)
+.PHONY: bench-scale
+bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, with idle timers (ARGS="--sizes 0,1000,10000,100000")
+	$(PY) -m bench.scale $(ARGS)
+
+bench: bench-precision bench-scale  ## all the benchmarks
 
 # Deploying to AWS (README, "Deploying to AWS"); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
@@ -41,10 +45,8 @@ deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batc
 destroy: $(INSTALLED)  ## delete STAGE's app; DELETE_DATA=1 its tables, queues and logs too; YES=1 asks nothing
 	$(PY) -m xtimer_deploy destroy --stage $(STAGE)$(if $(filter 1 yes true,$(DELETE_DATA)), --delete-data)$(if $(filter 1 yes true,$(YES)), --yes)
 
+redrive: $(INSTALLED)  ## move STAGE's dead-lettered fires back to the queue (README, "Dead letters")
+	$(PY) -m xtimer_admin --stage $(STAGE) redrive
+
 clean:
 	rm -rf $(VENV) build .pytest_cache
-
-# Benchmark (README, "What it costs"); not part of `make test`.
-.PHONY: bench-scale
-bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, with idle timers (ARGS="--sizes 0,1000,10000,100000")
-	$(PY) -m bench.scale $(ARGS)
