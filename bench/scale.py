@@ -86,30 +86,6 @@ ENV = {
 }
 
 
-class FakeClock:
-    """tests/conftest.py's clock: moves when told to, or when a thread sleeps on it."""
-
-    def __init__(self, start: float) -> None:
-        self._now = float(start)
-        self._lock = threading.Lock()
-        self._seen = threading.local()
-
-    def __call__(self) -> float:
-        with self._lock:
-            self._seen.now = self._now
-            return self._now
-
-    def set(self, when: float) -> None:
-        with self._lock:
-            self._now = float(when)
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            start = getattr(self._seen, "now", self._now)
-            self._now = max(self._now, start + seconds)
-            self._seen.now = self._now
-
-
 # --- DynamoDB item sizes ----------------------------------------------------------------------
 
 def _value_size(value: dict[str, Any]) -> int:
@@ -320,6 +296,7 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
     from chalicelib.schedule import parse_schedule
     from chalicelib.tasks import TaskRecords
     from chalicelib.validation import STATUS_ENABLED, NotifyParams, TimerSpec
+    from tests.fake_clock import FakeClock
     from tests.receiver import Receiver
     from xtimer_local import moto_atomic
     from xtimer_local.poller import lambda_event
