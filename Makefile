@@ -33,6 +33,10 @@ bench-precision: $(INSTALLED)  ## callback lateness on the local stack: p50/p90/
 bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, with idle timers (ARGS="--sizes 0,1000,10000,100000")
 	$(PY) -m bench.scale $(ARGS)
 
+.PHONY: bench-load
+bench-load: $(INSTALLED)  ## issue 6's load test: 10,000 timers due in one minute, each fire once? (ARGS="--timers 2000")
+	$(PY) -m bench.load $(ARGS)
+
 bench: bench-precision bench-scale  ## all the benchmarks
 
 # Deploying to AWS (README, "Deploying to AWS"); STAGE is a stage of .chalice/config.json.

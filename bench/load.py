@@ -1,0 +1,297 @@
+"""Load benchmark (issue 6): N timers all due in the same minute; every fire delivered once?
+
+    python -m bench.load                       # 10,000 timers (make bench-load)
+    python -m bench.load --timers 1200 --start-in 390 --drain 300   # the run in the README
+
+1. starts the local stack as a subprocess and a callback receiver on 127.0.0.1 (as bench.precision);
+2. probes the creation rate (creatTimer + enableTimer) with a few timers due half an hour away
+   (outside the run), and picks the target minute T so that creating all N timers ends before it;
+3. creates and enables N timers over HTTP with a thread pool; timer i has the 6-field cron
+   `S M * * * *` with S = i % 60 and M = T's minute, so each fires exactly once in [T, T+60 s),
+   spread over the minute's 60 seconds;
+4. waits until T+60 s, then until every fire has arrived or the drain cap (`--drain`) has passed;
+5. reports fires expected, received, duplicates (timer + fire time, or idempotency key, twice),
+   missing, early, lateness p50/p90/p99/max (of each fire's first call) and the delivery rate,
+   and writes JSON + Markdown to bench/results/load-<time>.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import analysis, machine, report
+from bench.api import ApiError, XtimerClient
+from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
+from bench.stack import StackProcess
+from tests.receiver import Receiver, Response
+
+APP = "bench-load"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--timers", type=int, default=10_000, help="timers, all due in the same minute")
+    p.add_argument("--threads", type=int, default=4, help="concurrent creatTimer/enableTimer calls")
+    p.add_argument("--probe", type=int, default=40, help="timers created first to measure the creation rate")
+    p.add_argument("--start-in", type=float, default=None,
+                   help="seconds from the end of the probe to the target minute, at least (None: estimated; "
+                        "the estimate assumes the probe's rate, but on the local stack each creation slows as "
+                        "timers accumulate, so give more for thousands of timers)")
+    p.add_argument("--margin", type=float, default=45.0,
+                   help="seconds between the estimated end of creation and the target minute, at least")
+    p.add_argument("--drain", type=float, default=600.0,
+                   help="seconds after the target minute's end to wait for the last fires (later ones count as missing)")
+    p.add_argument("--pollers", type=int, default=None, help="worker pollers of the local stack (None: its default)")
+    p.add_argument("--stack-arg", action="append", default=[], metavar="ARG", help="pass ARG to `python -m xtimer_local`")
+    p.add_argument("--progress", type=float, default=15.0, help="seconds between progress lines")
+    p.add_argument("--out", type=Path, default=report.RESULTS, help="directory for the JSON and Markdown results")
+    p.add_argument("--label", default="", help="added to the result files' names")
+    args = p.parse_args(argv)
+    if args.timers < 1 or args.threads < 1 or args.probe < 1:
+        p.error("--timers, --threads and --probe must be positive")
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    described = machine.describe()
+    stem = "load-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{args.label}" if args.label else "")
+    stack_env = {
+        "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": os.environ.get("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", "100000000"),
+        "XTIMER_MAX_TIMERS_PER_APP": str(args.timers + args.probe + 100),
+    }
+    stack = StackProcess(args.out / "raw" / f"{stem}-stack.log", pollers=args.pollers, env=stack_env,
+                         extra_args=tuple(args.stack_arg))
+    receiver = Receiver(Response(200, body="ok")).start()
+    bodies: dict[str, str] = {}
+    try:
+        stack.start()
+        log(f"stack up on {stack.url} in {stack.started_in:.1f} s (pid {stack.pid}, log {stack.log_path}); "
+            f"receiver on {receiver.base_url}")
+        client = XtimerClient(stack.url, pool=args.threads)
+        lock = threading.Lock()
+
+        retries = {"creatTimer": 0, "enableTimer": 0}
+
+        def retried(what: str, call: Any) -> Any:
+            # moto's TransactWriteItems sometimes fails under concurrent writes ("dictionary changed size
+            # during iteration") past botocore's retries, and the service answers 500 "may be retried".
+            # Enabling again is harmless; a creation retried after a 500 may leave a disabled orphan, which
+            # never fires.
+            for attempt in range(6):
+                try:
+                    return call()
+                except ApiError as error:
+                    if "HTTP 500" not in str(error) or attempt == 5:
+                        raise
+                    with lock:
+                        retries[what] += 1
+                    time.sleep(0.5 * (attempt + 1))
+
+        def create_and_enable(name: str, cron: str) -> analysis.Timer:
+            bodies[name] = f'{{"timer":"{name}"}}'
+            timer_id = retried("creatTimer", lambda: client.create_timer(
+                APP, name, cron, receiver.url(PATH_PREFIX + name),
+                headers={"Content-Type": "application/json"}, body=bodies[name]))
+            retried("enableTimer", lambda: client.enable_timer(timer_id, APP))
+            return analysis.Timer(name=name, id=timer_id, cron=cron)
+
+        # the probe's timers fire once an hour, half an hour from now: never during the run
+        far_minute = (datetime.now(timezone.utc).minute + 30) % 60
+        began = time.time()
+        with ThreadPoolExecutor(args.threads) as pool:
+            list(pool.map(lambda i: create_and_enable(f"probe{i:03d}", f"0 {far_minute} * * * *"), range(args.probe)))
+        probe_rate = args.probe / (time.time() - began)
+        estimate = args.timers / probe_rate
+        lead = args.start_in if args.start_in is not None else estimate * 1.25 + args.margin
+        target = (math.ceil((time.time() + lead) / 60)) * 60  # a minute boundary
+        minute = datetime.fromtimestamp(target, timezone.utc).minute
+        log(f"probe: {args.probe} timers created and enabled at {probe_rate:.1f}/s; {args.timers} should take "
+            f"~{estimate:.0f} s; target minute {analysis._iso(target)} ({target - time.time():.0f} s from now)")
+
+        specs = [(f"t{i:05d}", f"{i % 60} {minute} * * * *") for i in range(args.timers)]
+        done = 0
+        next_line = time.time() + args.progress
+
+        def one(spec: tuple[str, str]) -> analysis.Timer:
+            nonlocal done, next_line
+            timer = create_and_enable(*spec)
+            with lock:
+                done += 1
+                if time.time() >= next_line:
+                    next_line += args.progress
+                    log(f"  created and enabled {done}/{args.timers} ({done / (time.time() - began):.1f}/s), "
+                        f"{target - time.time():.0f} s before the target minute")
+            return timer
+
+        began = time.time()
+        with ThreadPoolExecutor(args.threads) as pool:
+            timers = list(pool.map(one, specs))
+        created_in = time.time() - began
+        create_rate = args.timers / created_in
+        log(f"created and enabled {args.timers} timers in {created_in:.1f} s ({create_rate:.1f}/s); "
+            f"{target - time.time():.0f} s before the target minute")
+        if time.time() >= target:
+            log("WARNING: creation ended after the target minute began; early fires of it may be missed")
+
+        end = target + 60
+        expected_keys = {(t.name, f) for t in timers for f in analysis.expected_fires(t.cron, target, end)}
+        cpu = CpuMeter(stack)
+        queue = QueueWatch(stack.moto_endpoint())
+        cap = end + args.drain
+        cpu_at_start = None
+        next_line = time.time() + args.progress
+        all_in_at = None
+        while time.time() < cap:
+            now = time.time()
+            if cpu_at_start is None and now >= target:
+                cpu_at_start = cpu.read()
+            seen = {(to_callback(r, bodies).timer_name, analysis.parse_fire_time(r.header("X-Xtimer-Fire-Time")))
+                    for r in receiver.received()} if now >= end or now >= next_line else set()
+            if now >= end and expected_keys <= seen:
+                all_in_at = now
+                log(f"all {len(expected_keys)} fires arrived, {now - end:.0f} s after the minute ended")
+                break
+            if now >= next_line:
+                got = len(expected_keys & seen)
+                depth = queue.depth()
+                log(f"t{now - target:+5.0f}s  fires of the minute received {got}/{len(expected_keys)}  cpu% "
+                    + " ".join(f"{n} {p}" for n, p in cpu.since_last().items())
+                    + (f"  queue {depth['visible']}/{depth['in_flight']}/{depth['delayed']} (vis/flight/delayed)"
+                       if depth else ""))
+                next_line += args.progress
+            if stack.process is not None and stack.process.poll() is not None:
+                raise RuntimeError(f"the local stack died during the run:\n{stack.log_tail()}")
+            time.sleep(1.0 if now >= end else 0.2)
+        time.sleep(3)  # a last moment for retried copies of the final fires to show up as duplicates
+        cpu_at_end = cpu.read()
+        requests_seen = receiver.received()
+    finally:
+        stack.stop()
+        receiver.stop()
+    log(f"stack stopped; analysing {len(requests_seen)} callbacks")
+
+    callbacks = [to_callback(r, bodies) for r in requests_seen]
+    result = analysis.analyse(timers, callbacks, target, end)
+    in_minute = [c for c in callbacks if c.fire_time is not None and target <= c.fire_time < end]
+    first = min((c.arrived for c in in_minute), default=None)
+    last = max((c.arrived for c in in_minute), default=None)
+    delivery = {
+        "first_arrival_s_after_T": None if first is None else round(first - target, 1),
+        "last_arrival_s_after_T": None if last is None else round(last - target, 1),
+        "all_arrived_s_after_T": None if all_in_at is None else round(all_in_at - target, 1),
+        "callbacks_per_second": None if first is None or last is None or last <= first
+        else round(len(in_minute) / (last - first), 1),
+    }
+    cpu_percent = CpuMeter.percent(cpu_at_start, cpu_at_end) if cpu_at_start else {}
+    return {
+        "benchmark": "load",
+        "command": "python -m bench.load" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""),
+        "stem": stem,
+        "machine": described,
+        "config": {"timers": args.timers, "threads": args.threads, "probe": args.probe, "margin_s": args.margin,
+                   "drain_s": args.drain, "pollers": args.pollers, "stack_args": args.stack_arg,
+                   "stack_env": stack_env, "app": APP, "cron_form": "S M * * * * (S = i % 60, M = T's minute)"},
+        "stack": {"command": stack.command[1:], "started_in_s": round(stack.started_in or 0, 1),
+                  "probe_rate_per_s": round(probe_rate, 1), "created_and_enabled_in_s": round(created_in, 1),
+                  "create_rate_per_s": round(create_rate, 1), "retries_after_500": retries, "target_minute": analysis._iso(target),
+                  "cpu_percent_from_T": cpu_percent, "load_average_at_end": machine.load_average()},
+        "delivery": delivery,
+        "result": result,
+    }
+
+
+def table(run: dict[str, Any]) -> str:
+    r, d, st = run["result"], run["delivery"], run["stack"]
+    lat = r["lateness_ms"]
+    ms = report._ms
+    lines = [
+        f"load: {run['config']['timers']} timers due in the minute {r['window']['start']} .. {r['window']['end']}",
+        f"machine: {machine.one_line(run['machine'])}",
+        f"creation: {st['created_and_enabled_in_s']} s at {st['create_rate_per_s']}/s (creatTimer + enableTimer, "
+        f"{run['config']['threads']} threads; probe {st['probe_rate_per_s']}/s; retried after a 500: "
+        f"{st['retries_after_500']})",
+        "",
+        f"  fires expected   {r['expected']:>8}   (peak {r['fires_per_second']['max']} in one second)",
+        f"  fires received   {r['fires_received']:>8}",
+        f"  duplicates       {r['duplicates']:>8}   (idempotency keys seen twice: {r['duplicate_idempotency_keys']})",
+        f"  missing          {r['missing']:>8}",
+        f"  early            {r['early']:>8}",
+        f"  unexpected       {r['unexpected']:>8}",
+        f"  lateness ms      p50 {ms(lat['p50'])}   p90 {ms(lat['p90'])}   p99 {ms(lat['p99'])}   max {ms(lat['max'])}",
+        f"  delivery         {d['callbacks_per_second']}/s (first arrival T+{d['first_arrival_s_after_T']} s, "
+        f"last T+{d['last_arrival_s_after_T']} s)",
+        f"  other problems   {r['problems'] or 'none'}",
+        "  cpu % of a core from T: " + " ".join(f"{k} {v}" for k, v in st["cpu_percent_from_T"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def markdown(run: dict[str, Any]) -> str:
+    r, d, st, m = run["result"], run["delivery"], run["stack"], run["machine"]
+    lat = r["lateness_ms"]
+    ms = report._ms
+    return "\n".join([
+        f"# Load benchmark, {m['date']}",
+        "",
+        f"Command: `{run['command']}`",
+        "",
+        f"Machine: {machine.one_line(m)}; load average at start {m.get('load_average_at_start')}, at the end "
+        f"{st.get('load_average_at_end')}; commit {m.get('git_commit')}"
+        f"{' (with local changes)' if m.get('git_dirty') else ''}.",
+        "",
+        f"{run['config']['timers']} timers, each `S M * * * *` (S = i % 60, M = the target minute's), all due in "
+        f"{r['window']['start']} .. {r['window']['end']}; created and enabled over HTTP in "
+        f"{st['created_and_enabled_in_s']} s ({st['create_rate_per_s']}/s, {run['config']['threads']} threads; "
+        f"calls retried after moto's occasional 500: {st['retries_after_500']}).",
+        "",
+        "| fires expected | received | duplicates | missing | early | p50 ms | p90 ms | p99 ms | max ms | delivery/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r['expected']} | {r['fires_received']} | {r['duplicates']} | {r['missing']} | {r['early']} "
+        f"| {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | {ms(lat['max'])} | {d['callbacks_per_second']} |",
+        "",
+        f"Idempotency keys seen twice: {r['duplicate_idempotency_keys']}; fires off the schedule: {r['unexpected']}; "
+        f"checks on every callback (timer id, key, fire-time header, method and body): {r['problems'] or 'none failed'}.",
+        *[f"- {kind}: {t}" for kind, texts in r.get("problem_examples", {}).items() for t in texts],
+        *[f"- missing: {t}" for t in r.get("missing_examples", [])],
+        "",
+        f"First callback of the minute at T+{d['first_arrival_s_after_T']} s, last at T+{d['last_arrival_s_after_T']} s"
+        f"; CPU from T in % of one core: " + (", ".join(f"{k} {v}" for k, v in st["cpu_percent_from_T"].items()) or "-")
+        + ".",
+        "",
+        "Lateness by 10 s of the minute (fire time - T):",
+        "",
+        "| from s | fires | p50 ms | p99 ms | max ms |",
+        "|---:|---:|---:|---:|---:|",
+        *[f"| {b['from_s']} | {b['count']} | {ms(b['p50'])} | {ms(b['p99'])} | {ms(b['max'])} |" for b in r["timeline"]],
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    outcome = run(args)
+    print()
+    print(table(outcome))
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"{outcome['stem']}.json"
+    json_path.write_text(json.dumps(outcome, indent=2) + "\n", encoding="utf-8")
+    md_path = args.out / f"{outcome['stem']}.md"
+    md_path.write_text(markdown(outcome), encoding="utf-8")
+    print(f"\nwrote {json_path} and {md_path}")
+    r = outcome["result"]
+    return 0 if r["missing"] == 0 and r["duplicates"] == 0 and r["early"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
