@@ -37,6 +37,11 @@ from chalicelib.views import headers_of
 
 log = logging.getLogger(__name__)
 
+POOL_SIZE = 256
+"""Messages handled at once per process: Lambda hands a container one batch of ten at a time; the
+local stack runs up to 64 batches at once (xtimer_local.poller.Invocations), each of whose
+messages waits on its own thread until its fire second."""
+
 MAX_EARLY_SECONDS = 7.0
 """A message seen more than this before its fire goes back to the queue instead of waiting
 (Lambda time is billed; the queue can wait for free)."""
@@ -58,6 +63,7 @@ class Worker:
         rng: random.Random | None = None,
         max_early_seconds: float = MAX_EARLY_SECONDS,
         signing: SigningSecrets | None = None,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         self._notifier = notifier or Notifier()
         self._tasks = tasks or TaskRecords()
@@ -66,14 +72,17 @@ class Worker:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._max_early = max_early_seconds
+        # One pool for the life of the process (a Lambda container, the local stack): its threads,
+        # and the AWS clients and sessions each of them builds on first use, serve every batch.
+        # A pool per batch built those again for every message, which cost more CPU than the work.
+        self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
         if not records:
             return {"batchItemFailures": []}
-        with ThreadPoolExecutor(max_workers=len(records)) as pool:
-            done = list(pool.map(self._handle_safely, records))
+        done = list(self._pool.map(self._handle_safely, records))
         return {"batchItemFailures": [
             {"itemIdentifier": record["messageId"]} for record, ok in zip(records, done) if not ok
         ]}
