@@ -197,6 +197,11 @@ def _table_names() -> dict[type[Model], str]:
     }
 
 
+def condition_failed(exc: Exception) -> bool:
+    """Whether a PynamoDB write error is a failed condition (someone else got there first)."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 def table_name(model: type[Model]) -> str:
     """The table `model` lives in, in the stage configured now."""
     return _table_names()[model]

@@ -34,10 +34,6 @@ TABLES: dict[str, type[Model]] = {
 """Every table, by the key the deploy tooling and the IAM policy know it by."""
 
 
-def _table_name(model: type[Model]) -> str:
-    return models.table_name(model)
-
-
 def ttl_attribute(model: type[Model]) -> str | None:
     for name, attribute in model.get_attributes().items():
         if isinstance(attribute, TTLAttribute):
@@ -55,7 +51,7 @@ def table_definition(model: type[Model]) -> dict[str, Any]:
     """CreateTable arguments for `model`, on-demand billing, as both boto3 and CloudFormation take them."""
     schema = model._get_schema()
     definition: dict[str, Any] = {
-        "TableName": _table_name(model),
+        "TableName": models.table_name(model),
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [dict(a) for a in schema["attribute_definitions"]],
         "KeySchema": _key_schema(schema["key_schema"]),

@@ -77,7 +77,7 @@ class TaskRecords:
                 condition=condition,
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            if not models.condition_failed(exc):
                 raise
             current = self.get(fire.timer_id, fire.fire_ms)
             if current is not None and current.status == RUNNING and current.claim_token == token:
@@ -107,7 +107,7 @@ class TaskRecords:
                 condition=(TaskModel.status == RUNNING) & (TaskModel.attempts == attempt),
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            if not models.condition_failed(exc):
                 raise
             log.warning("task %s attempt %s was taken over before its outcome was recorded",
                         fire.idempotency_key, attempt)
@@ -127,7 +127,7 @@ class TaskRecords:
             try:
                 task.save(condition=TaskModel.timer_id.does_not_exist())
             except PutError as exc:
-                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                if not models.condition_failed(exc):
                     raise
 
     def get(self, timer_id: int, fire_ms: int) -> TaskModel | None:
@@ -170,5 +170,5 @@ class TaskRecords:
                 condition=TaskModel.status == FAILED,
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            if not models.condition_failed(exc):
                 raise  # no task, or not failed: nothing to reset

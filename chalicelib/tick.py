@@ -154,7 +154,7 @@ class Tick:
                 condition=(TimerModel.next_fire == timer.next_fire) & (TimerModel.generation == timer.generation),
             )
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if models.condition_failed(exc):
                 return "raced"
             log.exception("cursor of timer %s not moved", timer.id)
             return f"timer {timer.id}: cursor not moved: {exc}"
