@@ -19,15 +19,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m xtimer_local.moto_server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--no-speedups", action="store_true", help="moto as it is (see moto_speedups)")
+    parser.add_argument("--no-speedups", action="store_true",
+                        help="moto as it is (see moto_speedups and moto_transactions)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
     for noisy in ("botocore", "urllib3", "werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not args.no_speedups:
-        from xtimer_local import moto_speedups
+        from xtimer_local import moto_speedups, moto_transactions
         moto_speedups.apply()
+        moto_transactions.apply()
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
