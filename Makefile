@@ -26,6 +26,9 @@ test: $(INSTALLED)  ## the test suite, on moto, without network
 
 # Benchmarks (README, "Benchmarks"); not part of `make test`. Options: ARGS="--timers 200 --minutes 2".
 .PHONY: bench bench-precision
+bench: $(INSTALLED)  ## issue 7's suite: precision vs a naive minute tick, scale, cost, throughput; report + plots in bench/results/ (ARGS=--quick: under 3 minutes)
+	$(PY) -m bench.suite $(ARGS)
+
 bench-precision: $(INSTALLED)  ## callback lateness on the local stack: p50/p90/p99/max, early, duplicate, missing
 	$(PY) -m bench.precision $(ARGS)
 
@@ -36,8 +39,6 @@ bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, wi
 .PHONY: bench-load
 bench-load: $(INSTALLED)  ## issue 6's load test: 10,000 timers due in one minute, each fire once? (ARGS="--timers 2000")
 	$(PY) -m bench.load $(ARGS)
-
-bench: bench-precision bench-scale  ## all the benchmarks
 
 # Deploying to AWS (README, "Deploying to AWS"); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted

@@ -137,3 +137,191 @@ def write(run: dict[str, Any], stem: str, directory: Path = RESULTS) -> tuple[Pa
     md_path = directory / f"{stem}.md"
     md_path.write_text(markdown(run), encoding="utf-8")
     return json_path, md_path
+
+
+# --- the suite (bench.suite): one report for every part ----------------------------------------
+
+def _num(x: Any, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def _ratio(x: Any) -> str:
+    return "-" if x is None else f"{x:,.0f}x" if x >= 10 else f"{x:.1f}x"
+
+
+def _series_rows(series: list[dict[str, Any]]) -> list[str]:
+    rows = ["| timers | window s | fires due/s | delivered/s | | design | fires | p50 ms | p90 ms | p99 ms | max ms "
+            "| early | duplicates | missing |",
+            "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in series:
+        r, n = s["xtimer"], s["naive"]["result"]
+        lat = r["lateness_ms"]
+        state = "**saturated**" if s["saturated"] else "keeps up"
+        rows.append(f"| {s['config']['timers']:,} | {r['window']['seconds']} | {s['offered_per_s']} "
+                    f"| {s['delivered_per_s']} | {state} | xtimer | {r['expected']:,} due, {r['fires_received']:,} "
+                    f"came | {_ms(lat['p50'])} | {_ms(lat['p90'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} "
+                    f"| {r['early']} | {r['duplicates']} | {r['missing']:,} |")
+        if n:
+            nl = n["lateness_ms"]
+            rows.append(f"| | | | | | naive minute tick | {n['expected']:,} due, {n['fires_received']:,} came "
+                        f"| {_ms(nl['p50'])} | {_ms(nl['p90'])} | {_ms(nl['p99'])} | {_ms(nl['max'])} "
+                        f"| {n['early']} | {n['duplicates']} | {n['missing']:,} |")
+        else:
+            rows.append("| | | | | | naive minute tick | no minute boundary in the run | | | | | | | |")
+    return rows
+
+
+def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:
+    """The suite's report; `image_prefix` is put before the plots' file names (for a copy of the
+    report kept in another directory)."""
+    m = doc["machine"]
+    out = [
+        f"# Benchmark suite ({doc['mode']}), {m['date']}",
+        "",
+        f"Command: `{doc['command']}` (`make bench{' ARGS=--quick' if doc['mode'] == 'quick' else ''}`), "
+        f"{_num(doc['elapsed_s'], 0)} s wall time.",
+        "",
+        f"Machine: {one_line(m)}; load average at the start {m.get('load_average_at_start')}, at the end "
+        f"{doc.get('load_average_at_end')}; commit {m.get('git_commit')}"
+        f"{' (with local changes)' if m.get('git_dirty') else ''}.",
+        "",
+        "| step | seconds | |",
+        "|---|---:|---|",
+        *[f"| {s['name']} | {_num(s['seconds'], 0)} | {s.get('error') or ''} |" for s in doc["steps"]],
+        "",
+    ]
+    series = doc.get("series") or []
+    if series:
+        period = series[0]["config"]["period_s"]
+        out += [
+            "## Precision: lateness of callbacks on the local stack",
+            "",
+            f"One fresh local stack (`python -m xtimer_local`) per series; timer i has the cron "
+            f"`{{i % {period}}}/{period} * * * * *`, so every timer fires every {period} s and N / {period} fires fall "
+            "due each second. Callbacks go to a receiver on 127.0.0.1; lateness is arrival minus "
+            "`X-Xtimer-Fire-Time`, of each fire's first call. Fires due in the window are measured; late "
+            "callbacks are awaited until all have come or the series' grace runs out, and what has not come "
+            "by then counts as **missing**. A series is **saturated** when the stack delivered fewer "
+            "callbacks a second during the window than fell due (5% tolerance).",
+            "",
+            *_series_rows(series),
+            "",
+            "| timers | windows and grace | created and enabled | naive ticks (timers) | naive / xtimer p50 | naive / xtimer p99 |",
+            "|---:|---|---|---|---:|---:|",
+            *[f"| {s['config']['timers']:,} | {s['config']['window_s']} s, grace {s['config']['grace_s']:.0f} s"
+              f"{', held to the window minutes' if s['config']['hold'] else ''} | {s['creation']['seconds']} s "
+              f"({s['creation']['per_second']}/s{', retried ' + str(sum(s['creation']['retries_after_500'].values())) if sum(s['creation']['retries_after_500'].values()) else ''}"
+              f"{', enabling overran the window start by ' + str(s['creation']['enable_overran_window_s']) + ' s' if s['creation']['enable_overran_window_s'] else ''}) "
+              f"| {len(s['naive']['ticks'])} ({s['naive']['timers']:,}"
+              f"{', every ' + str(s['naive']['stride']) + 'th' if s['naive']['stride'] > 1 else ''}) "
+              f"| {_ratio(s['ratio']['p50'])} | {_ratio(s['ratio']['p99'])} |" for s in series],
+            "",
+            "The naive design ticks once a minute and sends every fire that came due in the past minute "
+            "right away: it runs in the benchmark's process against the same timers' schedules and posts "
+            "to the same receiver (under `/naive/`), at every minute boundary during the series. Its fires "
+            "are those its ticks send, i.e. the whole minutes ending at those boundaries, which can begin "
+            "before xtimer's window when the window is shorter than a minute or does not start on one. "
+            "When a minute holds more fires than the cap, it takes every k-th timer (all of its fires) so "
+            "that one tick sends about the cap; a sample of timers has the same lateness distribution, "
+            "which depends only on the second of the minute a fire falls on (and on the send burst).",
+            "",
+            f"![lateness]({image_prefix}lateness.png)",
+            "",
+            f"![offered and delivered]({image_prefix}rates.png)",
+            "",
+        ]
+        for s in series:
+            notes = []
+            if s["config"]["hold"]:
+                notes.append(f"crons held to the window's minutes ({s['crons'][0]}, ...): the timers are created "
+                             "and enabled before their first fire, and the window starts on a minute boundary")
+            if s["saturated"]:
+                notes.append(f"saturated: {s['delivered_per_s']} callbacks/s delivered, {s['offered_per_s']} "
+                             f"due/s; the fire queue held up to {s['stack'].get('queue_max', '-')} messages")
+            cpu = s["stack"].get("cpu_percent_in_window")
+            if cpu:
+                notes.append("CPU in the window, % of one core: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
+            problems = s["xtimer"]["problems"]
+            if problems:
+                notes.append(f"checks on every callback: {problems}")
+            n = s["config"]["timers"]
+            out.append(f"- {n:,} timer{'' if n == 1 else 's'}: " + "; ".join(notes) + ".")
+        out.append("")
+
+    scale = doc.get("scale") or {}
+    flat = scale.get("flat")
+    if flat:
+        out += [
+            "## Scale of the minute path: work per fire against idle timers",
+            "",
+            f"`{flat['command']}`: in-process on moto with a fake clock (bench/scale.py's method: every AWS call "
+            "counted with a botocore handler; DynamoDB units computed from item sizes), 20 timers every "
+            "minute and 1 every second beside N enabled but idle timers.",
+            "",
+            "| idle timers | ahead s | fires | DynamoDB req/fire | SQS req/fire | RRU/fire | WRU/fire "
+            "| items the tick reads/tick | tick queries/tick | tick ms |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *[f"| {r['scenario']['idle']:,} | {r['scenario']['ahead']} | {r['per_fire']['fires']} "
+              f"| {r['per_fire']['dynamodb_requests']:.3f} | {r['per_fire']['sqs_requests']:.3f} "
+              f"| {r['per_fire']['rru']:.3f} | {r['per_fire']['wru']:.3f} "
+              f"| {r['per_fire']['tick_items_read_per_tick']:.0f} | {r['per_fire']['tick_queries_per_tick']:.0f} "
+              f"| {r['per_fire']['tick_wall_ms_mean']:.0f} |"
+              for r in flat["runs"] if r["scenario"]["label"] == "busy"],
+            "",
+            flat["verdict"],
+            "",
+            f"![work per fire]({image_prefix}work.png)",
+            "",
+        ]
+    costs = doc.get("costs")
+    if costs:
+        out += ["## Cost per million fires", "",
+                "| design | requests per fire | $ per million fires |", "|---|---|---:|"]
+        for label, x in costs["xtimer"].items():
+            req = ", ".join(f"{k} {v}" for k, v in x["requests_per_fire"].items())
+            units = ", ".join(f"{k} {v}" for k, v in x["units_per_fire"].items())
+            out.append(f"| xtimer, {label} (measured) | {req}; {units} | **{x['usd_per_million_fires']:.2f}** |")
+        out.append(f"| Amazon EventBridge Scheduler (price) | 1 invocation | "
+                   f"**{costs['eventbridge_scheduler']['usd_per_million_fires']:.2f}** |")
+        for key, what in (("step_functions_standard", "Step Functions Standard, Wait-state loop (model)"),
+                          ("step_functions_standard_cron", "the same, next cron fire computed by a Lambda (model)")):
+            sf = costs[key]
+            out.append(f"| {what} | {sf['transitions_per_fire']} state transitions | "
+                       f"**{sf['usd_per_million_fires']:.2f}** |")
+        out += ["", "xtimer's cost by part ($ per million fires):", ""]
+        parts = list(next(iter(costs["xtimer"].values()))["usd_by_part"])
+        out += ["| part | " + " | ".join(costs["xtimer"]) + " |", "|---|" + "---:|" * len(costs["xtimer"])]
+        out += [f"| {p} | " + " | ".join(f"{x['usd_by_part'][p]:.2f}" for x in costs["xtimer"].values()) + " |"
+                for p in parts]
+        out += ["", "The models' arithmetic:", ""]
+        out += [f"- EventBridge Scheduler: {line}" for line in costs["eventbridge_scheduler"]["arithmetic"]]
+        out += [f"- Step Functions: {line}" for line in costs["step_functions_standard"]["arithmetic"]]
+        out += [f"- Step Functions, cron: {line}" for line in costs["step_functions_standard_cron"]["arithmetic"]]
+        out += [f"- Assumed: {a}." for a in costs["assumptions"]]
+        if costs.get("note"):
+            out.append(f"- {costs['note']}")
+        out.append("")
+    tp = doc.get("throughput")
+    if tp:
+        t, w = tp["tick"], tp["worker"]
+        out += [
+            "## Throughput on this machine",
+            "",
+            f"`{tp['command']}`: the service's own Tick and worker handler in one process, against the local "
+            "stack's moto in a process of its own (so on this machine moto's CPU is part of the figure).",
+            "",
+            "| | measured | per |",
+            "|---|---:|---|",
+            f"| one tick: timers due / fires enqueued | {t['timers']:,} / {t['enqueued']:,} in {t['wall_s']} s "
+            f"| {t['fires_per_s']:,} fires/s, {t['timers_per_s']:,} timers/s |",
+            f"| fires one tick enqueues within 55 s (ahead {t['ahead_s']} s) | **{t['fires_per_tick_budget']:,}** "
+            f"| per minute ({t['timers_per_tick_budget']:,} due timers) |",
+            f"| one worker process ({w['pollers']} pollers, {w['concurrency']} batches at once), fires already due "
+            f"| {w['callbacks']:,} callbacks of {w['fires']:,} in {w['seconds']} s | **{_num(w['callbacks_per_s'])}** "
+            "callbacks/s |",
+            "",
+            "CPU seconds: tick " + ", ".join(f"{k} {v}" for k, v in t["cpu_s"].items()) + "; worker "
+            + ", ".join(f"{k} {v}" for k, v in w["cpu_s"].items()) + ".",
+            "",
+        ]
+    return "\n".join(out)

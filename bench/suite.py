@@ -1,0 +1,202 @@
+"""Issue 7's benchmark suite: precision (with a naive minute scheduler beside it), scale of the
+minute path, cost per million fires against EventBridge Scheduler and Step Functions, and
+throughput, in one run with one report.
+
+    python -m bench.suite            # make bench: about 15 minutes on 2 cores
+    python -m bench.suite --quick    # make bench ARGS=--quick: under 3 minutes
+
+Writes bench/results/suite-<time>/ (or --out): suite.json, report.md, lateness.png, rates.png,
+work.png, the scale and throughput runs' own files, and the stacks' logs under raw/; and copies
+the report to bench/results/latest.md.
+
+Steps, full (quick):
+1. precision series on a fresh local stack each (bench.series): 1 and 100 timers for 120 s
+   (30 s), 1,000 and 5,000 timers for 60 s with their crons held to the window's minutes (not in
+   quick); each with the naive minute tick beside it;
+2. scale (bench.scale, a subprocess): 0, 1,000, 10,000 and 100,000 idle timers (0 and 1,000),
+   XTIMER_ENQUEUE_AHEAD_SECONDS 120, then the deployed 600 s with no idle timers for the cost
+   (quick: the cost at 120 s, from the same run);
+3. throughput (bench.throughput, a subprocess): one tick over 2,000 due timers (500), one worker
+   process fed 1,000 fires already due (300);
+4. cost (bench.costs), plots (bench.plots) and the report (bench.report.suite_markdown).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import costs, machine, plots, report, series
+from bench.precision import log
+
+
+@dataclass(frozen=True)
+class Plan:
+    series: list[series.SeriesConfig]
+    scale_flat: list[str]
+    scale_cost: list[str] | None  # None: the cost comes from the flat run
+    throughput: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+FULL = Plan(
+    series=[series.SeriesConfig(timers=1, window_s=120, grace_s=15),
+            series.SeriesConfig(timers=100, window_s=120, grace_s=20),
+            series.SeriesConfig(timers=1000, window_s=60, grace_s=30, hold=True),
+            series.SeriesConfig(timers=5000, window_s=60, grace_s=30, hold=True)],
+    scale_flat=["--sizes", "0,1000,10000,100000", "--ahead", "120", "--minutes", "2"],
+    scale_cost=["--sizes", "0", "--ahead", "600", "--minutes", "2"],
+    throughput=["--tick-timers", "2000", "--worker-fires", "1000"],
+    notes=["1,000 and 5,000 timers run for 60 s, not 2 minutes, to keep the suite within 15 minutes; "
+           "their grace is 30 s, so a saturated stack's backlog shows as missing fires"],
+)
+QUICK = Plan(
+    series=[series.SeriesConfig(timers=1, window_s=30, grace_s=5),
+            series.SeriesConfig(timers=100, window_s=30, grace_s=10)],
+    scale_flat=["--sizes", "0,1000", "--ahead", "120", "--minutes", "2"],
+    scale_cost=None,
+    throughput=["--tick-timers", "500", "--worker-fires", "300"],
+    notes=["quick mode: 30 s windows, 1 and 100 timers only, scale with 0 and 1,000 idle timers, and the cost "
+           "at XTIMER_ENQUEUE_AHEAD_SECONDS=120 (deployed: 600, which writes each cursor less often)"],
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.suite", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="the short suite (under 3 minutes)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for this run's files (None: bench/results/suite-<time>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def _latest_json(directory: Path, pattern: str) -> dict[str, Any]:
+    found = sorted(directory.glob(pattern))
+    if not found:
+        raise RuntimeError(f"no {pattern} in {directory}")
+    return json.loads(found[-1].read_text(encoding="utf-8"))
+
+
+def _subprocess(args: list[str]) -> None:
+    log("running " + shlex.join(["python", *args[1:]]))
+    done = subprocess.run(args, cwd=machine.ROOT, stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(args[1:])} exited with {done.returncode}")
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    plan = QUICK if args.quick else FULL
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out: Path = args.out or report.RESULTS / f"suite-{stamp}{'-quick' if args.quick else ''}"
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.time()
+    doc: dict[str, Any] = {
+        "benchmark": "suite", "mode": "quick" if args.quick else "full",
+        "command": "python -m bench.suite" + (" " + shlex.join(argv) if argv else ""),
+        "machine": machine.describe(), "out": str(out), "steps": [], "series": [], "scale": {},
+        "plan": {"series": [s.__dict__ for s in plan.series], "scale_flat": plan.scale_flat,
+                 "scale_cost": plan.scale_cost, "throughput": plan.throughput, "notes": plan.notes},
+    }
+
+    def step(name: str, function: Any) -> Any:
+        t0 = time.time()
+        log(f"== {name}")
+        entry: dict[str, Any] = {"name": name}
+        try:
+            return function()
+        except Exception as error:  # one failed step must not lose the others' figures
+            traceback.print_exc()
+            entry["error"] = f"failed: {error}".splitlines()[0][:300]
+            return None
+        finally:
+            entry["seconds"] = round(time.time() - t0, 1)
+            doc["steps"].append(entry)
+            log(f"== {name}: {entry['seconds']} s{' (' + entry['error'] + ')' if 'error' in entry else ''}")
+
+    for cfg in plan.series:
+        label = f"precision-{cfg.timers}"
+        result = step(f"precision, {cfg.timers:,} timers", lambda cfg=cfg, label=label: series.run(
+            cfg, out / "raw", label, progress=not args.no_progress))
+        if result is not None:
+            doc["series"].append(result)
+
+    py = sys.executable
+
+    def scale(arguments: list[str], directory: Path) -> dict[str, Any]:
+        _subprocess([py, "-m", "bench.scale", *arguments, "--out", str(directory)])
+        return _latest_json(directory, "scale-*.json")
+
+    def throughput() -> dict[str, Any]:
+        _subprocess([py, "-m", "bench.throughput", *plan.throughput, "--json", str(out / "throughput.json")]
+                    + (["--no-progress"] if args.no_progress else []))
+        return json.loads((out / "throughput.json").read_text(encoding="utf-8"))
+
+    doc["scale"]["flat"] = step("scale: work per fire against idle timers", lambda: scale(plan.scale_flat, out / "scale"))
+    if plan.scale_cost is not None:
+        doc["scale"]["cost"] = step("scale: requests per fire as deployed (ahead 600 s)",
+                                    lambda: scale(plan.scale_cost, out / "scale-cost"))
+    doc["throughput"] = step("throughput: one tick, one worker process", throughput)
+
+    cost_source = doc["scale"].get("cost") or doc["scale"].get("flat")
+    if cost_source:
+        doc["costs"] = costs.compare(xtimer_scenarios(cost_source))
+        if cost_source is doc["scale"].get("flat") and plan.scale_cost is None:
+            doc["costs"]["note"] = plan.notes[-1]
+
+    def draw() -> None:
+        if doc["series"]:
+            plots.lateness(doc["series"], out / "lateness.png")
+            plots.rates(doc["series"], out / "rates.png")
+        if doc["scale"].get("flat"):
+            plots.work_per_fire(doc["scale"]["flat"]["runs"], out / "work.png")
+
+    step("plots", draw)
+    doc["elapsed_s"] = round(time.time() - began, 1)
+    doc["load_average_at_end"] = machine.load_average()
+    write(doc, out)
+    return doc
+
+
+def xtimer_scenarios(scale_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """bench.scale's sparse run and its busy run with the most idle timers at its first ahead value:
+    the two columns of the README's cost table."""
+    runs = scale_doc["runs"]
+    sparse = next(r for r in runs if r["scenario"]["label"] == "sparse")
+    ahead = sparse["scenario"]["ahead"]
+    busy = max((r for r in runs if r["scenario"]["label"] == "busy" and r["scenario"]["ahead"] == ahead),
+               key=lambda r: r["scenario"]["idle"])
+    return {
+        f"sparse, 1 fire per invocation, ahead {ahead} s": sparse["per_fire"],
+        f"busy, batches of 10, {busy['scenario']['idle']:,} idle, ahead {ahead} s": busy["per_fire"],
+    }
+
+
+def write(doc: dict[str, Any], out: Path) -> None:
+    (out / "suite.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(report.suite_markdown(doc), encoding="utf-8")
+    if out.parent.resolve() == report.RESULTS.resolve():
+        prefix = out.name + "/"
+        (report.RESULTS / "latest.md").write_text(report.suite_markdown(doc, image_prefix=prefix), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    doc = run(args, argv)
+    print()
+    print(report.suite_markdown(doc).split("## Precision")[0])
+    log(f"wrote {doc['out']}/report.md, suite.json and the plots in {doc['elapsed_s']:.0f} s")
+    return 1 if any(s.get("error") for s in doc["steps"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

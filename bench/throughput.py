@@ -1,0 +1,236 @@
+"""Throughput on this machine: fires one tick enqueues, and callbacks one worker process delivers.
+
+    python -m bench.throughput [--tick-timers 2000] [--worker-fires 1000] [--json FILE]
+
+Both run the service's own code in this process (chalicelib's Tick, app.worker behind the local
+stack's pollers, xtimer_local.poller) against the local stack's moto in a process of its own
+(`python -m xtimer_local.moto_server`, with its speed-ups), as `make run` does, so moto's CPU is
+on the other core and the figures are those of the local stack, not of AWS (where DynamoDB's and
+SQS's work is done on their machines and the tick and worker only wait for the network).
+
+1. tick: N enabled timers (`S * * * * *`, S = i % 60: each fires once a minute, spread over its
+   seconds) are written straight into the timers table, due now; one Tick.run() (real clock,
+   XTIMER_ENQUEUE_AHEAD_SECONDS as given, 120 by default as locally) is timed. Fires per minute one
+   tick can enqueue = fires enqueued / its wall time x 55 s (the deployed tick's timeout).
+2. worker: M fires already due (fire times in the past second or so, one idempotency key each,
+   of the same timers) are sent to the fire queue; then the local stack's pollers (4) and
+   invocations (64 at once) hand them to app.worker, which claims each, calls a receiver on
+   127.0.0.1 and records the outcome. Callbacks per second = M / (last arrival - pollers start).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.machine import ROOT, describe
+from bench.stack import free_port, process_cpu_seconds
+
+TICK_BUDGET_S = 55  # the deployed tick's Lambda timeout (.chalice/config.json)
+APP = "tp"
+BASE_ID = 7 * 10**14
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--tick-timers", type=int, default=2000, help="timers due in the timed tick")
+    p.add_argument("--ahead", type=int, default=120, help="XTIMER_ENQUEUE_AHEAD_SECONDS for the tick")
+    p.add_argument("--worker-fires", type=int, default=1000, help="fires already due handed to the worker")
+    p.add_argument("--pollers", type=int, default=4, help="worker pollers (the local stack's default)")
+    p.add_argument("--concurrency", type=int, default=64, help="batches handled at once (the local stack's default)")
+    p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the worker's callbacks, at most")
+    p.add_argument("--json", type=Path, default=None, help="write the result here (else print it)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm progress bars")
+    args = p.parse_args(argv)
+    if args.tick_timers < 1 or args.worker_fires < 1:
+        p.error("--tick-timers and --worker-fires must be positive")
+    return args
+
+
+def per_budget(count: int, seconds: float, budget: float = TICK_BUDGET_S) -> float | None:
+    """How many a run doing `count` in `seconds` does in `budget` seconds."""
+    return None if seconds <= 0 else count / seconds * budget
+
+
+class MotoProcess:
+    """`python -m xtimer_local.moto_server` on a free port; it ends when its standard input closes."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> MotoProcess:
+        self.process = subprocess.Popen([sys.executable, "-m", "xtimer_local.moto_server", "--port", str(self.port)],
+                                        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL)
+        ready = threading.Event()
+        threading.Thread(target=lambda: self.process.stdout.readline() == b"ready\n" and ready.set(),  # type: ignore[union-attr]
+                         daemon=True).start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"moto did not start on port {self.port} within {timeout} s")
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(5)
+
+
+def write_timers(n: int, url_of: Any, now: float) -> list[int]:
+    """n enabled timers `S * * * * *` (S = i % 60), due at their next fire, straight into the table."""
+    from chalicelib.models import DUE_SHARDS, NotifyAttribute, TimerModel
+    from chalicelib.schedule import parse_schedule
+    from chalicelib.timers import fire_rate
+    from chalicelib.validation import STATUS_ENABLED
+
+    now_ms = int(now * 1000)
+    ids = []
+    with TimerModel.batch_write() as batch:
+        for i in range(n):
+            cron = f"{i % 60} * * * * *"
+            schedule = parse_schedule(cron, "UTC")
+            timer_id = BASE_ID + i
+            ids.append(timer_id)
+            batch.save(TimerModel(
+                id=timer_id, app=APP, name=f"tp-{i}", cron=cron, timezone="UTC",
+                notify=NotifyAttribute(url=url_of(i), method="POST", header={}, body='{"k": 1}'),
+                status=STATUS_ENABLED, created_at=now_ms, updated_at=now_ms, version=2, generation=1,
+                next_fire=schedule.next_fire(int(now) + 1), due_shard=timer_id % DUE_SHARDS,
+                fire_rate=fire_rate(schedule, now),
+            ))
+    return ids
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from tests.receiver import Receiver, Response
+    from xtimer_local.stack import local_environment
+
+    moto = MotoProcess().start()
+    receiver = Receiver(Response(200, body="ok")).start()
+    try:
+        os.environ.update(local_environment(moto.endpoint))
+        os.environ.update({"XTIMER_STAGE": "bench-tp", "XTIMER_ENQUEUE_AHEAD_SECONDS": str(args.ahead),
+                           "XTIMER_AUTH": "off", "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": "100000000"})
+        logging.disable(logging.WARNING)  # the tick's and worker's INFO lines, per fire
+        import app as chalice_app
+        from chalicelib import aws, config, models, resources
+        from chalicelib.fire_queue import FireQueue
+        from chalicelib.fires import Fire
+        from chalicelib.tick import Tick
+        from xtimer_local.poller import Invocations, Poller
+
+        models.bind()
+        resources.provision(aws.dynamodb(), aws.sqs())
+        began = time.time()
+        ids = write_timers(args.tick_timers, lambda i: receiver.url(f"/tp/{i}"), began)
+        written_s = time.time() - began
+
+        # 1. one tick over every timer
+        moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
+        own_cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        report = Tick().run()
+        tick_s = time.perf_counter() - t0
+        tick_cpu = {"bench (tick)": time.process_time() - own_cpu0,
+                    "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
+        if report.errors:
+            raise RuntimeError(f"the tick failed: {report.errors[:3]}")
+        tick = {
+            "timers": report.timers, "enqueued": report.enqueued, "wall_s": round(tick_s, 2),
+            "ahead_s": args.ahead, "timers_written_in_s": round(written_s, 1),
+            "timers_per_s": round(report.timers / tick_s, 1), "fires_per_s": round(report.enqueued / tick_s, 1),
+            "fires_per_tick_budget": round(per_budget(report.enqueued, tick_s) or 0),
+            "timers_per_tick_budget": round(per_budget(report.timers, tick_s) or 0),
+            "cpu_s": {k: round(v, 1) for k, v in tick_cpu.items()},
+        }
+
+        # 2. the worker, fed fires already due
+        sqs = aws.sqs()
+        url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.purge_queue(QueueUrl=url)
+        base = int(time.time()) - 1
+        fires = [Fire(timer_id=ids[k % len(ids)], app=APP, fire_ms=(base - k // len(ids)) * 1000, generation=1)
+                 for k in range(args.worker_fires)]
+        FireQueue().send(fires, threads=8)
+        chalice_app.worker  # noqa: B018 - the handler, built at import
+        stop = threading.Event()
+        invocations = Invocations(args.concurrency)
+        pollers = [Poller(sqs, url, arn, chalice_app.worker, stop, name=f"worker-{n}", invocations=invocations)
+                   for n in range(args.pollers)]
+        moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
+        own_cpu0 = time.process_time()
+        started = time.time()
+        for poller in pollers:
+            poller.start()
+        bar = tqdm(total=args.worker_fires, desc="worker callbacks", unit="cb", disable=not args.progress,
+                   file=sys.stderr, dynamic_ncols=True)
+        got = 0
+        while got < args.worker_fires and time.time() - started < args.drain:
+            time.sleep(0.25)
+            now_got = len(receiver.received())
+            bar.update(now_got - got)
+            got = now_got
+        bar.close()
+        calls = receiver.received()
+        worker_cpu = {"bench (worker)": time.process_time() - own_cpu0,
+                      "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
+        stop.set()
+        for poller in pollers:
+            poller.join(5)
+        invocations.shutdown(wait=False)
+        last = max((r.arrived_at for r in calls), default=started)
+        keys = {r.header("X-Xtimer-Idempotency-Key") for r in calls}
+        worker = {
+            "fires": args.worker_fires, "callbacks": len(calls), "distinct_keys": len(keys),
+            "pollers": args.pollers, "concurrency": args.concurrency,
+            "seconds": round(last - started, 2),
+            "callbacks_per_s": round(len(calls) / (last - started), 1) if last > started else None,
+            "cpu_s": {k: round(v, 1) for k, v in worker_cpu.items()},
+            "complete": len(keys) >= args.worker_fires,
+        }
+    finally:
+        receiver.stop()
+        moto.stop()
+    return {"benchmark": "throughput", "machine": describe(),
+            "command": "python -m bench.throughput " + " ".join(sys.argv[1:]), "tick": tick, "worker": worker}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", encoding="utf-8")
+    t, w = result["tick"], result["worker"]
+    print(f"tick: {t['timers']} timers, {t['enqueued']} fires enqueued in {t['wall_s']} s "
+          f"({t['fires_per_s']} fires/s; {t['fires_per_tick_budget']:,} fires within a {TICK_BUDGET_S} s tick)",
+          file=sys.stderr)
+    print(f"worker: {w['callbacks']} callbacks of {w['fires']} fires in {w['seconds']} s "
+          f"({w['callbacks_per_s']}/s)", file=sys.stderr)
+    if not args.json:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
