@@ -16,9 +16,12 @@ from chalicelib import config
 _lock = threading.Lock()
 _clients: dict[tuple[str, str | None, str], Any] = {}
 
+MAX_POOL_CONNECTIONS = 50
+"""HTTP connections each client keeps: the worker and the tick call AWS from many threads."""
+
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},  # throttling and 5xx are retried with backoff
-    max_pool_connections=50,  # the worker and the tick call AWS from many threads
+    max_pool_connections=MAX_POOL_CONNECTIONS,
     connect_timeout=3,
     read_timeout=25,
 )
