@@ -44,7 +44,7 @@ class SeriesConfig:
     threads: int = 4       # concurrent creatTimer + enableTimer calls
     settle_s: float = 3.0  # after the last enable, before the window (not held)
     probe: int = 20        # held series: timers created first to time creation (they never fire)
-    margin_s: float = 20.0  # held series: spare seconds planned between creation and the window
+    margin_s: float = 10.0  # held series: spare seconds planned between creation and the window
 
 
 def cron(i: int, period: int, minutes: list[int] | None = None) -> str:
@@ -138,7 +138,7 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
             with ThreadPoolExecutor(cfg.threads) as pool:
                 list(pool.map(lambda i: create_and_enable(f"probe{i:03d}", f"0 {far} * * * *"), range(cfg.probe)))
             probe_rate = cfg.probe / (time.time() - t0)
-            estimate = cfg.timers / probe_rate * 1.25 + cfg.margin_s
+            estimate = cfg.timers / probe_rate * 1.1 + cfg.margin_s
             planned_start = math.ceil((time.time() + estimate) / 60) * 60
             minutes = window_minutes(planned_start, cfg.window_s)
             log(f"{label}: probe {probe_rate:.1f} timers/s; window planned at {analysis._iso(planned_start)} "

@@ -8,14 +8,16 @@ stack's pollers, xtimer_local.poller) against the local stack's moto in a proces
 on the other core and the figures are those of the local stack, not of AWS (where DynamoDB's and
 SQS's work is done on their machines and the tick and worker only wait for the network).
 
-1. tick: N enabled timers (`S * * * * *`, S = i % 60: each fires once a minute, spread over its
-   seconds) are written straight into the timers table, due now; one Tick.run() (real clock,
-   XTIMER_ENQUEUE_AHEAD_SECONDS as given, 120 by default as locally) is timed. Fires per minute one
-   tick can enqueue = fires enqueued / its wall time x 55 s (the deployed tick's timeout).
-2. worker: M fires already due (fire times in the past second or so, one idempotency key each,
-   of the same timers) are sent to the fire queue; then the local stack's pollers (4) and
-   invocations (64 at once) hand them to app.worker, which claims each, calls a receiver on
-   127.0.0.1 and records the outcome. Callbacks per second = M / (last arrival - pollers start).
+1. worker: N enabled timers (`S * * * * *`, S = i % 60) are written straight into the timers
+   table; `--warmup` fires already due are handed over first and not counted (each of the
+   worker's threads builds its AWS clients on first use), then M more (fire times a second or
+   so in the past, one idempotency key each). The local stack's pollers (4) hand them to
+   app.worker, `--concurrency` batches at once (8: nothing waits, so more only adds threads),
+   which claims each, calls a receiver on 127.0.0.1 and records the outcome. Callbacks per
+   second = M / (last arrival - first send).
+2. tick: then one Tick.run() over the same N timers, all due (real clock,
+   XTIMER_ENQUEUE_AHEAD_SECONDS as given, 120 by default as locally), is timed. Fires per minute
+   one tick can enqueue = fires enqueued / its wall time x 55 s (the deployed tick's timeout).
 """
 from __future__ import annotations
 
@@ -45,12 +47,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ahead", type=int, default=120, help="XTIMER_ENQUEUE_AHEAD_SECONDS for the tick")
     p.add_argument("--worker-fires", type=int, default=1000, help="fires already due handed to the worker")
     p.add_argument("--pollers", type=int, default=4, help="worker pollers (the local stack's default)")
-    p.add_argument("--concurrency", type=int, default=64, help="batches handled at once (the local stack's default)")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="batches handled at once (the local stack's default is 64; fires already due do not wait, "
+                        "and each of the worker's threads builds its AWS clients on first use: 64 would spend the "
+                        "run's first minute building 256 threads' clients)")
+    p.add_argument("--warmup", type=int, default=120,
+                   help="fires handed to the worker first, not counted (its threads build their AWS clients)")
     p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the worker's callbacks, at most")
     p.add_argument("--json", type=Path, default=None, help="write the result here (else print it)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm progress bars")
     args = p.parse_args(argv)
-    if args.tick_timers < 1 or args.worker_fires < 1:
+    if args.tick_timers < 1 or args.worker_fires < 1 or args.warmup < 0:
         p.error("--tick-timers and --worker-fires must be positive")
     return args
 
@@ -143,7 +150,65 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ids = write_timers(args.tick_timers, lambda i: receiver.url(f"/tp/{i}"), began)
         written_s = time.time() - began
 
-        # 1. one tick over every timer
+        # 1. the worker, fed fires already due (before the tick runs, so the queue holds only these)
+        sqs = aws.sqs()
+        url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        stop = threading.Event()
+        invocations = Invocations(args.concurrency)
+        pollers = [Poller(sqs, url, arn, chalice_app.worker, stop, name=f"worker-{n}", invocations=invocations)
+                   for n in range(args.pollers)]
+        for poller in pollers:
+            poller.start()
+        base = int(time.time()) - 1
+        fires = [Fire(timer_id=ids[k % len(ids)], app=APP, fire_ms=(base - k // len(ids)) * 1000, generation=1)
+                 for k in range(args.warmup + args.worker_fires)]
+        warm_keys = {f.idempotency_key for f in fires[:args.warmup]}
+        keys = {f.idempotency_key for f in fires[args.warmup:]}
+
+        def delivered(wanted: set[str]) -> int:
+            return len(wanted & {r.header("X-Xtimer-Idempotency-Key") for r in receiver.received()})
+
+        def feed(batch: list[Any], wanted: set[str], what: str) -> float:
+            t0 = time.time()
+            FireQueue().send(batch, threads=8)
+            with tqdm(total=len(wanted), desc=what, unit="cb", disable=not args.progress, file=sys.stderr,
+                      dynamic_ncols=True) as bar:
+                got = 0
+                while got < len(wanted) and time.time() - t0 < args.drain:
+                    time.sleep(0.25)
+                    now_got = delivered(wanted)
+                    bar.update(now_got - got)
+                    got = now_got
+            return t0
+
+        warm_started = time.time()
+        if args.warmup:
+            feed(fires[:args.warmup], warm_keys, "worker warm-up")
+        warm_s = time.time() - warm_started
+        moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
+        own_cpu0 = time.process_time()
+        started = feed(fires[args.warmup:], keys, "worker callbacks")
+        worker_cpu = {"bench (worker)": time.process_time() - own_cpu0,
+                      "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
+        stop.set()
+        for poller in pollers:
+            poller.join(5)
+        invocations.shutdown(wait=False)
+        calls = [r for r in receiver.received() if r.header("X-Xtimer-Idempotency-Key") in keys]
+        last = max((r.arrived_at for r in calls), default=started)
+        distinct = {r.header("X-Xtimer-Idempotency-Key") for r in calls}
+        worker = {
+            "fires": args.worker_fires, "callbacks": len(calls), "distinct_fires": len(distinct),
+            "warmup_fires": args.warmup, "warmup_s": round(warm_s, 1),
+            "pollers": args.pollers, "concurrency": args.concurrency,
+            "seconds": round(last - started, 2),
+            "callbacks_per_s": round(len(distinct) / (last - started), 1) if last > started else None,
+            "cpu_s": {k: round(v, 1) for k, v in worker_cpu.items()},
+            "complete": len(distinct) == args.worker_fires,
+        }
+
+        # 2. one tick over every timer (its fires stay in the queue: the pollers have stopped)
         moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
         own_cpu0 = time.process_time()
         t0 = time.perf_counter()
@@ -160,52 +225,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "fires_per_tick_budget": round(per_budget(report.enqueued, tick_s) or 0),
             "timers_per_tick_budget": round(per_budget(report.timers, tick_s) or 0),
             "cpu_s": {k: round(v, 1) for k, v in tick_cpu.items()},
-        }
-
-        # 2. the worker, fed fires already due
-        sqs = aws.sqs()
-        url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sqs.purge_queue(QueueUrl=url)
-        base = int(time.time()) - 1
-        fires = [Fire(timer_id=ids[k % len(ids)], app=APP, fire_ms=(base - k // len(ids)) * 1000, generation=1)
-                 for k in range(args.worker_fires)]
-        FireQueue().send(fires, threads=8)
-        chalice_app.worker  # noqa: B018 - the handler, built at import
-        stop = threading.Event()
-        invocations = Invocations(args.concurrency)
-        pollers = [Poller(sqs, url, arn, chalice_app.worker, stop, name=f"worker-{n}", invocations=invocations)
-                   for n in range(args.pollers)]
-        moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
-        own_cpu0 = time.process_time()
-        started = time.time()
-        for poller in pollers:
-            poller.start()
-        bar = tqdm(total=args.worker_fires, desc="worker callbacks", unit="cb", disable=not args.progress,
-                   file=sys.stderr, dynamic_ncols=True)
-        got = 0
-        while got < args.worker_fires and time.time() - started < args.drain:
-            time.sleep(0.25)
-            now_got = len(receiver.received())
-            bar.update(now_got - got)
-            got = now_got
-        bar.close()
-        calls = receiver.received()
-        worker_cpu = {"bench (worker)": time.process_time() - own_cpu0,
-                      "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
-        stop.set()
-        for poller in pollers:
-            poller.join(5)
-        invocations.shutdown(wait=False)
-        last = max((r.arrived_at for r in calls), default=started)
-        keys = {r.header("X-Xtimer-Idempotency-Key") for r in calls}
-        worker = {
-            "fires": args.worker_fires, "callbacks": len(calls), "distinct_keys": len(keys),
-            "pollers": args.pollers, "concurrency": args.concurrency,
-            "seconds": round(last - started, 2),
-            "callbacks_per_s": round(len(calls) / (last - started), 1) if last > started else None,
-            "cpu_s": {k: round(v, 1) for k, v in worker_cpu.items()},
-            "complete": len(keys) >= args.worker_fires,
         }
     finally:
         receiver.stop()
