@@ -189,6 +189,8 @@ def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:
         "|---|---:|---|",
         *[f"| {s['name']} | {_num(s['seconds'], 0)} | {s.get('error') or ''} |" for s in doc["steps"]],
         "",
+        *[f"Note: {n}." for n in doc.get("plan", {}).get("notes", [])],
+        "",
     ]
     series = doc.get("series") or []
     if series:

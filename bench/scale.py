@@ -498,7 +498,8 @@ def steady_minutes(asked: int, ahead: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="0,1000,10000", help="idle timer counts (default 0,1000,10000)")
+    parser.add_argument("--sizes", default="0,1000,10000",
+                        help="idle timer counts (default 0,1000,10000); empty: the sparse scenario only")
     parser.add_argument("--ahead", default="600,120", help="XTIMER_ENQUEUE_AHEAD_SECONDS values (default 600,120)")
     parser.add_argument("--minutes", type=int, default=2, help="simulated minutes counted per scenario")
     parser.add_argument("--minutely", type=int, default=20, help="active timers firing every minute")
@@ -544,10 +545,12 @@ def main(argv: list[str] | None = None) -> int:
 
     busy = [r for r in runs if r["scenario"]["label"] == "busy"]
     sparse = next(r for r in runs if r["scenario"]["label"] == "sparse")
-    deployed_busy = max((r for r in busy if r["scenario"]["ahead"] == aheads[0]), key=lambda r: r["scenario"]["idle"])
+    deployed_busy = max((r for r in busy if r["scenario"]["ahead"] == aheads[0]), key=lambda r: r["scenario"]["idle"],
+                        default=None)  # none with --sizes "" (the sparse scenario only)
     cost = {
         f"sparse (ahead {aheads[0]})": sparse["per_fire"]["usd_per_million_fires"],
-        f"busy (ahead {aheads[0]}, {deployed_busy['scenario']['idle']:,} idle)": deployed_busy["per_fire"]["usd_per_million_fires"],
+        **({f"busy (ahead {aheads[0]}, {deployed_busy['scenario']['idle']:,} idle)":
+            deployed_busy["per_fire"]["usd_per_million_fires"]} if deployed_busy else {}),
         "EventBridge Scheduler": {k: 0.0 for k in sparse["per_fire"]["usd_per_million_fires"]} | {"total": 1.00},
     }
 
@@ -577,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
                f"{', '.join(f'{n:,}' for n in sizes)} idle timers (every operation but the cached signing-secret "
                "reads, which follow wall time)" if not growth else
                "Work per fire changes with idle timers: " + "; ".join(growth))
+    if not sizes:
+        verdict = "No busy scenario (--sizes empty): the sparse scenario only"
     verdict += f"; {scans} Scan calls on the measured path."
     doc = {
         "started": started,

@@ -214,6 +214,8 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
             time.sleep(1.0)
         bar.close()
         drained_at = time.time()
+        log(f"{label}: {got:,} of {len(expected):,} fires of the window arrived, "
+            f"{drained_at - end:.0f} s after it; stopping the stack")
         cpu_at_end = cpu_at_end or cpu.read()
         phases["wait_for_window_s"] = round(max(0.0, start - wait_start), 1)
         phases["window_and_drain_s"] = round(drained_at - max(start, wait_start), 1)
@@ -221,7 +223,7 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
     finally:
         if ticker is not None:
             ticker.stop()
-        stack.stop()
+        stack.stop(timeout=5)  # a saturated stack takes long to stop cleanly; nothing is measured any more
         receiver.stop()
     phases["total_s"] = round(time.time() - began, 1)
 

@@ -107,6 +107,13 @@ def test_cost_columns_are_the_sparse_run_and_the_busiest_idle_run() -> None:
     assert list(columns)[1].startswith("busy, batches of 10, 1,000 idle")
 
 
+def test_the_sparse_cost_comes_from_the_run_at_the_deployed_ahead_when_there_is_one() -> None:
+    deployed = {"runs": [{"scenario": {"label": "sparse", "idle": 0, "ahead": 600}, "per_fire": _per_fire(8.0)}]}
+    columns = xtimer_scenarios(_scale_doc(), deployed)
+    assert list(columns) == ["sparse, 1 fire per invocation, ahead 600 s", "busy, batches of 10, 1,000 idle, ahead 120 s"]
+    assert [c["usd_per_million_fires"]["total"] for c in columns.values()] == [8.0, 2.6]
+
+
 def _series_result() -> dict[str, object]:
     timers = [Timer("a", 1, "0/5 * * * * *")]
     x = analyse(timers, [_call("a", 1, T0, 10), _call("a", 1, T0 + 5, 30)], T0, T0 + 15)
