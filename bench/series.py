@@ -138,7 +138,7 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
             with ThreadPoolExecutor(cfg.threads) as pool:
                 list(pool.map(lambda i: create_and_enable(f"probe{i:03d}", f"0 {far} * * * *"), range(cfg.probe)))
             probe_rate = cfg.probe / (time.time() - t0)
-            estimate = cfg.timers / probe_rate * 1.1 + cfg.margin_s
+            estimate = cfg.timers / probe_rate + cfg.margin_s  # the probe's rate is the low one (warm-up)
             planned_start = math.ceil((time.time() + estimate) / 60) * 60
             minutes = window_minutes(planned_start, cfg.window_s)
             log(f"{label}: probe {probe_rate:.1f} timers/s; window planned at {analysis._iso(planned_start)} "

@@ -150,7 +150,11 @@ def test_the_report_shows_each_series_its_naive_ratio_the_costs_and_the_plots() 
     assert "2 cores (AMD EPYC)" in text and "failed: boom" in text
     assert "**saturated**" in text
     assert "| naive minute tick | 12 due, 2 came | 50000 | 55000 | 55000 | 55000 | 0 | 0 | 10 |" in text
-    assert "| 5,000x | 1,833x |" in text  # 50,000 / 10 ms and 55,000 / 30 ms
+    # 50,000 / 10 ms and 55,000 / 30 ms, but of a saturated series: only its fires that came are measured
+    assert "| 5,000x, not comparable (saturated) | 1,833x, not comparable (saturated) |" in text
+    assert "understate how late it is" in text
+    doc["series"] = [dict(_series_result(), saturated=False)]
+    assert "| 5,000x | 1,833x |" in suite_markdown(doc)
     assert "![lateness](suite-x/lateness.png)" in text and "![work per fire](suite-x/work.png)" in text
     assert "| Amazon EventBridge Scheduler (price) | 1 invocation | **1.00** |" in text
     assert "| 3 state transitions | **75.00** |" in text
