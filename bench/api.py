@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
+
+from bench.analysis import Timer
 
 
 class ApiError(RuntimeError):
@@ -49,3 +53,42 @@ class XtimerClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+class TimerMaker:
+    """Creates and enables the benchmarks' timers: a POST callback per timer with its name in the
+    body, retrying the service's 500s.
+
+    moto's TransactWriteItems used to fail under concurrent writes (before the local stack's
+    moto_transactions) and the service answers such a failure 500 "may be retried". Enabling
+    again is harmless; a creation retried after a 500 may leave a disabled orphan, which never
+    fires. `retries` counts them, `bodies` maps each timer's name to its callback body.
+    """
+
+    def __init__(self, client: XtimerClient, app: str, callback_url: Callable[[str], str],
+                 bodies: dict[str, str] | None = None) -> None:
+        self._client = client
+        self._app = app
+        self._callback_url = callback_url
+        self._lock = threading.Lock()
+        self.bodies = bodies if bodies is not None else {}
+        self.retries = {"creatTimer": 0, "enableTimer": 0}
+
+    def _retried(self, what: str, call: Callable[[], Any]) -> Any:
+        for attempt in range(6):
+            try:
+                return call()
+            except ApiError as error:
+                if "HTTP 500" not in str(error) or attempt == 5:
+                    raise
+                with self._lock:
+                    self.retries[what] += 1
+                time.sleep(0.5 * (attempt + 1))
+
+    def make(self, name: str, cron: str) -> Timer:
+        body = self.bodies[name] = f'{{"timer":"{name}"}}'
+        timer_id = self._retried("creatTimer", lambda: self._client.create_timer(
+            self._app, name, cron, self._callback_url(name),
+            headers={"Content-Type": "application/json"}, body=body))
+        self._retried("enableTimer", lambda: self._client.enable_timer(timer_id, self._app))
+        return Timer(name=name, id=timer_id, cron=cron)

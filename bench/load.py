@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import analysis, machine, report
-from bench.api import ApiError, XtimerClient
+from bench.api import TimerMaker, XtimerClient
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
 from tests.receiver import Receiver, Response
@@ -80,31 +80,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"receiver on {receiver.base_url}")
         client = XtimerClient(stack.url, pool=args.threads)
         lock = threading.Lock()
-
-        retries = {"creatTimer": 0, "enableTimer": 0}
-
-        def retried(what: str, call: Any) -> Any:
-            # moto's TransactWriteItems sometimes fails under concurrent writes ("dictionary changed size
-            # during iteration") past botocore's retries, and the service answers 500 "may be retried".
-            # Enabling again is harmless; a creation retried after a 500 may leave a disabled orphan, which
-            # never fires.
-            for attempt in range(6):
-                try:
-                    return call()
-                except ApiError as error:
-                    if "HTTP 500" not in str(error) or attempt == 5:
-                        raise
-                    with lock:
-                        retries[what] += 1
-                    time.sleep(0.5 * (attempt + 1))
-
-        def create_and_enable(name: str, cron: str) -> analysis.Timer:
-            bodies[name] = f'{{"timer":"{name}"}}'
-            timer_id = retried("creatTimer", lambda: client.create_timer(
-                APP, name, cron, receiver.url(PATH_PREFIX + name),
-                headers={"Content-Type": "application/json"}, body=bodies[name]))
-            retried("enableTimer", lambda: client.enable_timer(timer_id, APP))
-            return analysis.Timer(name=name, id=timer_id, cron=cron)
+        maker = TimerMaker(client, APP, lambda name: receiver.url(PATH_PREFIX + name), bodies)
+        retries = maker.retries
+        create_and_enable = maker.make
 
         # the probe's timers fire once an hour, half an hour from now: never during the run
         far_minute = (datetime.now(timezone.utc).minute + 30) % 60

@@ -16,16 +16,15 @@ the same receiver under /naive/.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench import analysis, naive
-from bench.api import ApiError, XtimerClient
+from bench.api import TimerMaker, XtimerClient
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
 from tests.receiver import Receiver, Request, Response
@@ -104,30 +103,10 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
         phases["stack_start_s"] = round(time.time() - began, 1)
         log(f"{label}: stack up on {stack.url} in {stack.started_in:.1f} s (log {stack.log_path})")
         client = XtimerClient(stack.url, pool=cfg.threads)
-        lock = threading.Lock()
         bodies: dict[str, str] = {}
-
-        def retried(what: str, call: Callable[[], Any]) -> Any:
-            # As bench.load: moto's TransactWriteItems sometimes fails under concurrent writes and
-            # the service answers 500 "may be retried". Enabling again is harmless; a creation
-            # retried after a 500 may leave a disabled orphan, which never fires.
-            for attempt in range(6):
-                try:
-                    return call()
-                except ApiError as error:
-                    if "HTTP 500" not in str(error) or attempt == 5:
-                        raise
-                    with lock:
-                        retries[what] += 1
-                    time.sleep(0.5 * (attempt + 1))
-
-        def create_and_enable(name: str, timer_cron: str) -> analysis.Timer:
-            bodies[name] = f'{{"timer":"{name}"}}'
-            timer_id = retried("creatTimer", lambda: client.create_timer(
-                APP, name, timer_cron, receiver.url(PATH_PREFIX + name),
-                headers={"Content-Type": "application/json"}, body=bodies[name]))
-            retried("enableTimer", lambda: client.enable_timer(timer_id, APP))
-            return analysis.Timer(name=name, id=timer_id, cron=timer_cron)
+        maker = TimerMaker(client, APP, lambda name: receiver.url(PATH_PREFIX + name), bodies)
+        retries = maker.retries
+        create_and_enable = maker.make
 
         minutes: list[int] | None = None
         planned_start: int | None = None
