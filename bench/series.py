@@ -42,8 +42,8 @@ class SeriesConfig:
     naive_cap: int = 1200  # fires one naive tick sends, at most (every stride-th timer beyond)
     threads: int = 4       # concurrent creatTimer + enableTimer calls
     settle_s: float = 3.0  # after the last enable, before the window (not held)
-    probe: int = 20        # held series: timers created first to time creation (they never fire)
-    margin_s: float = 10.0  # held series: spare seconds planned between creation and the window
+    probe: int = 40        # held series: timers created first to time creation (they never fire)
+    margin_s: float = 15.0  # held series: spare seconds planned between creation and the window
 
 
 def cron(i: int, period: int, minutes: list[int] | None = None) -> str:
@@ -93,7 +93,7 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
     phases: dict[str, float] = {}
     began = time.time()
     env = {"XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": "100000000",
-           "XTIMER_MAX_TIMERS_PER_APP": str(cfg.timers + cfg.probe + 100)}
+           "XTIMER_MAX_TIMERS_PER_APP": str(cfg.timers + cfg.probe + cfg.threads * 2 + 100)}
     stack = StackProcess(raw_dir / f"{label}-stack.log", env=env)
     receiver = Receiver(Response(200, body="ok")).start()
     ticker: naive.NaiveTicker | None = None
@@ -113,11 +113,15 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
         probe_rate = None
         if cfg.hold:
             far = (datetime.now(timezone.utc).minute + 30) % 60  # probe timers fire once an hour, not in the run
-            t0 = time.time()
             with ThreadPoolExecutor(cfg.threads) as pool:
-                list(pool.map(lambda i: create_and_enable(f"probe{i:03d}", f"0 {far} * * * *"), range(cfg.probe)))
+                def probe(first: int, count: int) -> None:
+                    list(pool.map(lambda i: create_and_enable(f"probe{i:03d}", f"0 {far} * * * *"),
+                                  range(first, first + count)))
+                probe(0, cfg.threads * 2)  # warm-up (the stack's and moto's first calls), not timed
+                t0 = time.time()
+                probe(cfg.threads * 2, cfg.probe)
             probe_rate = cfg.probe / (time.time() - t0)
-            estimate = cfg.timers / probe_rate + cfg.margin_s  # the probe's rate is the low one (warm-up)
+            estimate = cfg.timers / probe_rate + cfg.margin_s
             planned_start = math.ceil((time.time() + estimate) / 60) * 60
             minutes = window_minutes(planned_start, cfg.window_s)
             log(f"{label}: probe {probe_rate:.1f} timers/s; window planned at {analysis._iso(planned_start)} "
