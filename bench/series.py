@@ -43,10 +43,10 @@ class SeriesConfig:
     threads: int = 4       # concurrent creatTimer + enableTimer calls
     settle_s: float = 3.0  # after the last enable, before the window (not held)
     probe: int = 40        # held series: timers created first to time creation (they never fire)
-    # held series: seconds planned between the end of creation and the window. At least a minute:
+    # held series: seconds planned between the end of creation and the window. Over a minute:
     # the tick a minute before the window queues all its fires (the local stack queues 120 s ahead),
     # and creation still going then slows to a crawl (5,000 timers: 60,000 messages at once).
-    margin_s: float = 75.0
+    margin_s: float = 62.0
 
 
 def cron(i: int, period: int, minutes: list[int] | None = None) -> str:

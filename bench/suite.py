@@ -11,13 +11,13 @@ the report to bench/results/latest.md.
 
 Steps, full (quick):
 1. precision series on a fresh local stack each (bench.series), every timer firing every 5 s:
-   1 timer for 60 s (30 s), 100 for 60 s (30 s), 1,000 and 5,000 for 60 s with their crons held to
+   1 timer for 30 s (30 s), 100 for 60 s (30 s), 1,000 and 5,000 for 60 s with their crons held to
    the window's minutes (not in quick); each with the naive minute tick beside it;
 2. scale (bench.scale, a subprocess): 0, 1,000, 10,000 and 100,000 idle timers (0 and 1,000),
    XTIMER_ENQUEUE_AHEAD_SECONDS 120; then the sparse scenario alone at the deployed 600 s for
    the cost (quick: the cost at 120 s, from the same run);
-3. throughput (bench.throughput, a subprocess): one worker process fed 1,000 fires already due
-   (300), one tick over 2,000 due timers (500);
+3. throughput (bench.throughput, a subprocess): one worker process fed 600 fires already due
+   (300), one tick over 1,000 due timers (500);
 4. cost (bench.costs), plots (bench.plots) and the report (bench.report.suite_markdown).
 """
 from __future__ import annotations
@@ -49,16 +49,16 @@ class Plan:
 
 
 FULL = Plan(
-    series=[series.SeriesConfig(timers=1, window_s=60, grace_s=10),
+    series=[series.SeriesConfig(timers=1, window_s=30, grace_s=10),
             series.SeriesConfig(timers=100, window_s=60, grace_s=15),
-            series.SeriesConfig(timers=1000, window_s=60, grace_s=10, hold=True),
-            series.SeriesConfig(timers=5000, window_s=60, grace_s=10, hold=True)],
+            series.SeriesConfig(timers=1000, window_s=60, grace_s=5, hold=True),
+            series.SeriesConfig(timers=5000, window_s=60, grace_s=5, hold=True)],
     scale_flat=["--sizes", "0,1000,10000,100000", "--ahead", "120", "--minutes", "2"],
     scale_cost=["--sizes", "", "--ahead", "600", "--minutes", "2"],
-    throughput=["--tick-timers", "2000", "--worker-fires", "1000"],
-    notes=["windows shortened to fit the suite in 15 minutes: 1 timer 60 s, 100 timers 60 s, 1,000 and 5,000 "
+    throughput=["--tick-timers", "1000", "--worker-fires", "600"],
+    notes=["windows shortened to fit the suite in 15 minutes: 1 timer 30 s, 100 timers 60 s, 1,000 and 5,000 "
            "timers 60 s (held to the window's minutes, so creating them does not load the stack); late callbacks "
-           "are awaited 10-15 s, so a saturated stack's backlog shows as missing fires"],
+           "are awaited 5-15 s, so a saturated stack's backlog shows as missing fires"],
     cost_note="sparse: a run of its own at the deployed XTIMER_ENQUEUE_AHEAD_SECONDS=600 (cursors written once "
               "per window); busy: from the scale run above at 120 s, as the local stack (the deployed 600 s writes "
               "cursors less often: slightly cheaper)",
