@@ -21,7 +21,8 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto (HOST, PORT, AWS_ENDPOINT_URL)
 	$(PY) -m xtimer_local
 
-test: $(INSTALLED)  ## the test suite, on moto, without network
+test: $(INSTALLED)  ## the import contracts (.importlinter), then the test suite, on moto, without network
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 # Benchmarks (README, "Benchmarks"); not part of `make test`. Options: ARGS="--timers 200 --minutes 2".

@@ -7,7 +7,8 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import SQSEvent
 
-from chalicelib import api, config
+from chalicelib import config
+from chalicelib.api import handlers as api
 from chalicelib.wiring import services
 
 app = Chalice(app_name="xtimer")
@@ -102,9 +103,9 @@ def get_signing_secret() -> Response:
     return api.get_signing_secret(app.current_request)
 
 
-# --- The web console (README "Web console"): static files from chalicelib/console, no API key needed
+# --- The web console (README "Web console"): static files from chalicelib/api/console, no API key needed
 # to load them; the page itself sends the key with every API call. ---
-from chalicelib import console  # noqa: E402
+from chalicelib.api import console  # noqa: E402
 
 
 @app.route("/console", methods=["GET"])

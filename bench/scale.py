@@ -264,10 +264,10 @@ class Outcome:
 
 
 def write_idle_timers(n: int, url: str, now: float) -> None:
-    from chalicelib.models import DUE_SHARDS, NotifyAttribute, TimerModel
-    from chalicelib.schedule import parse_schedule
-    from chalicelib.timers import fire_rate
-    from chalicelib.validation import STATUS_ENABLED
+    from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel
+    from chalicelib.timers.schedule import parse_schedule
+    from chalicelib.timers.store import fire_rate
+    from chalicelib.timers.status import STATUS_ENABLED
 
     schedule = parse_schedule("0 0 1 1 *", "UTC")
     first = schedule.next_fire(int(now) + 1)
@@ -288,14 +288,16 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
     from moto import mock_aws
 
     import app as chalice_app
-    from chalicelib import aws, models, resources, wiring
-    from chalicelib import timers as timers_module
-    from chalicelib.timers import new_timer_id as draw_id
-    from chalicelib.fire_queue import FireQueue
-    from chalicelib.notifier import Notifier
-    from chalicelib.schedule import parse_schedule
-    from chalicelib.tasks import TaskRecords
-    from chalicelib.validation import STATUS_ENABLED, NotifyParams, TimerSpec
+    from chalicelib import wiring
+    from chalicelib.storage import aws, models, resources
+    from chalicelib.timers import store as timers_module
+    from chalicelib.timers.store import new_timer_id as draw_id
+    from chalicelib.fires.queue import FireQueue
+    from chalicelib.delivery.notifier import Notifier
+    from chalicelib.timers.schedule import parse_schedule
+    from chalicelib.fires.tasks import TaskRecords
+    from chalicelib.timers.spec import NotifyParams, TimerSpec
+    from chalicelib.timers.status import STATUS_ENABLED
     from tests.fake_clock import FakeClock
     from tests.receiver import Receiver
     from xtimer_local import moto_atomic

@@ -101,10 +101,10 @@ class MotoProcess:
 
 def write_timers(n: int, url_of: Any, now: float) -> list[int]:
     """n enabled timers `S * * * * *` (S = i % 60), due at their next fire, straight into the table."""
-    from chalicelib.models import DUE_SHARDS, NotifyAttribute, TimerModel
-    from chalicelib.schedule import parse_schedule
-    from chalicelib.timers import fire_rate
-    from chalicelib.validation import STATUS_ENABLED
+    from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel
+    from chalicelib.timers.schedule import parse_schedule
+    from chalicelib.timers.store import fire_rate
+    from chalicelib.timers.status import STATUS_ENABLED
 
     now_ms = int(now * 1000)
     ids = []
@@ -138,10 +138,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "XTIMER_AUTH": "off", "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": "100000000"})
         logging.disable(logging.WARNING)  # the tick's and worker's INFO lines, per fire
         import app as chalice_app
-        from chalicelib import aws, config, models, resources
-        from chalicelib.fire_queue import FireQueue
-        from chalicelib.fires import Fire
-        from chalicelib.tick import Tick
+        from chalicelib import config
+        from chalicelib.storage import aws, models, resources
+        from chalicelib.fires.queue import FireQueue
+        from chalicelib.fires.fire import Fire
+        from chalicelib.scheduling.tick import Tick
         from xtimer_local.poller import Invocations, Poller
 
         models.bind()

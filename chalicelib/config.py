@@ -85,7 +85,7 @@ def allow_loopback_callbacks() -> bool:
 def enqueue_ahead_seconds() -> int:
     """How far past the current minute a due timer's fires are enqueued (>= 120 so a late tick
     loses nothing, <= 840 to stay within SQS's 900 s delay). Further ahead, a timer's cursor is
-    written less often: once per window rather than once a minute (chalicelib.tick); the local
+    written less often: once per window rather than once a minute (chalicelib.scheduling.tick); the local
     stack keeps its moto queue short."""
     default = 600 if deployed() else 120
     return min(max(_env_int("XTIMER_ENQUEUE_AHEAD_SECONDS", default), 120), 840)

@@ -1,7 +1,8 @@
 """Builds the service's parts and hands them to each other, once per process.
 
 app.py asks for `services()`; tests and the local stack install their own with `use(...)`,
-for example with an injected clock.
+for example with an injected clock. Building is also where the models are bound to this stage's
+tables and endpoint: once, before any thread uses them (PynamoDB reads `Meta` when it connects).
 """
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from chalicelib.auth import ApiKeys
+from chalicelib.apps.keys import ApiKeys
 from chalicelib.clock import Clock, system_clock
-from chalicelib.fire_queue import FireQueue
-from chalicelib.notifier import Notifier
-from chalicelib.signing import SigningSecrets
-from chalicelib.tasks import TaskRecords
-from chalicelib.tick import Tick
-from chalicelib.timers import TimerStore
-from chalicelib.worker import MAX_EARLY_SECONDS, Worker
+from chalicelib.fires.queue import FireQueue
+from chalicelib.delivery.notifier import Notifier
+from chalicelib.apps.secrets import SigningSecrets
+from chalicelib.fires.tasks import TaskRecords
+from chalicelib.scheduling.tick import Tick
+from chalicelib.storage import models
+from chalicelib.timers.store import TimerStore
+from chalicelib.delivery.worker import MAX_EARLY_SECONDS, Worker
 
 
 @dataclass
@@ -41,6 +43,7 @@ def build(
     max_early_seconds: float = MAX_EARLY_SECONDS,
     tasks: TaskRecords | None = None,
 ) -> Services:
+    models.bind()
     queue = queue or FireQueue(clock=clock, sleep=sleep)
     tasks = tasks or TaskRecords()
     tick = Tick(queue=queue, tasks=tasks, clock=clock)

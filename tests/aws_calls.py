@@ -6,7 +6,7 @@ any test doing anything. Each call is attributed to the innermost project file o
 
 - "service":      app.py and chalicelib/ (what the Lambda functions do: the policy must allow it)
 - "trigger":      xtimer_local/poller.py (plays Lambda's SQS trigger, which uses the functions' role)
-- "provisioning": chalicelib/resources.py (the deployer's permissions, not the functions')
+- "provisioning": chalicelib/storage/resources.py (the deployer's permissions, not the functions')
 - "operator":     anything called from an operator's tool (xtimer_admin/, xtimer_cli/,
                   xtimer_deploy/, bench/), even through chalicelib, and the chalicelib
                   functions only those tools call (OPERATOR_ENTRY_POINTS) when no function's
@@ -54,17 +54,17 @@ def _project_file(path: str) -> str | None:
 
 OPERATOR_TOOLS = ("xtimer_admin/", "xtimer_cli/", "xtimer_deploy/", "bench/")
 OPERATOR_ENTRY_POINTS = {
-    ("chalicelib/auth.py", "issue"), ("chalicelib/auth.py", "list"), ("chalicelib/auth.py", "revoke"),
-    ("chalicelib/signing.py", "rotate"), ("chalicelib/redrive.py", "redrive_dead_letters"),
+    ("chalicelib/apps/keys.py", "issue"), ("chalicelib/apps/keys.py", "list"), ("chalicelib/apps/keys.py", "revoke"),
+    ("chalicelib/apps/secrets.py", "rotate"), ("chalicelib/delivery/redrive.py", "redrive_dead_letters"),
 }
 """chalicelib functions that only `python -m xtimer_admin` calls (keys, secret rotation, moving
 dead letters back); the tests call them directly. Reached from a function's code, they count as
 the service."""
-FUNCTION_ENTRY_FILES = ("app.py", "chalicelib/api.py", "chalicelib/tick.py", "chalicelib/worker.py")
+FUNCTION_ENTRY_FILES = ("app.py", "chalicelib/api/handlers.py", "chalicelib/scheduling/tick.py", "chalicelib/delivery/worker.py")
 
 
 def _origin(relative: str) -> str:
-    if relative == "chalicelib/resources.py":
+    if relative == "chalicelib/storage/resources.py":
         return "provisioning"
     if relative == "app.py" or relative.startswith("chalicelib/"):
         return "service"

@@ -9,10 +9,11 @@ import botocore.handlers
 import pytest
 from moto import mock_aws
 
-from chalicelib import aws, models, resources, wiring
-from chalicelib.fire_queue import FireQueue
-from chalicelib.notifier import Notifier
-from chalicelib.tasks import TaskRecords
+from chalicelib import wiring
+from chalicelib.storage import aws, models, resources
+from chalicelib.fires.queue import FireQueue
+from chalicelib.delivery.notifier import Notifier
+from chalicelib.fires.tasks import TaskRecords
 from tests.aws_calls import CALLS, CallLog
 from tests.fake_clock import FakeClock, at  # noqa: F401  (tests import them from here)
 from tests.receiver import Receiver

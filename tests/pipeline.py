@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import app as chalice_app
-from chalicelib import aws
+from chalicelib.storage import aws
 from chalicelib.wiring import Services
 from xtimer_local.poller import drain
 

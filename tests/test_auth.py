@@ -98,7 +98,7 @@ def test_health_and_the_openapi_document_need_no_key(client: Client, keys: dict)
 
 
 def test_keys_are_stored_only_as_hashes(service: Services, keys: dict) -> None:
-    from chalicelib.models import ApiKeyModel
+    from chalicelib.storage.models import ApiKeyModel
     stored = [item.attribute_values for item in ApiKeyModel.scan()]
     assert stored and not any(keys["billing"] in json.dumps(item, default=str) for item in stored)
 

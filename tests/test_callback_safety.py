@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import callback_policy
-from chalicelib.notifier import Callback, Delivery, Notifier
+from chalicelib.delivery import callback_policy
+from chalicelib.delivery.notifier import Callback, Delivery, Notifier
 from tests.api_helpers import client, post, timer  # noqa: F401  (client is a fixture)
 from tests.receiver import Receiver
 

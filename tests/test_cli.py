@@ -548,3 +548,11 @@ def test_a_table_pads_each_column_to_its_widest_cell_and_flattens_line_breaks() 
         "wide cell",
         "1          two lines",
     ]
+
+
+def test_the_client_offers_exactly_the_methods_the_service_accepts() -> None:
+    # The client is a separate distribution and imports no service code, so it keeps its own list.
+    from chalicelib.timers.status import METHODS as service_methods
+    from xtimer_cli.main import METHODS as client_methods
+
+    assert client_methods == service_methods

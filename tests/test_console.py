@@ -9,7 +9,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import console
+from chalicelib.api import console
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from chalicelib import resources
+from chalicelib.storage import resources
 from xtimer_deploy import teardown, trigger
 from xtimer_deploy.chalice_cli import run_chalice
 from xtimer_deploy.deploy import DeployError, deploy, enable_partial_batch_failures, ensure_log_groups

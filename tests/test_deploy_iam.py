@@ -18,9 +18,9 @@ import json
 
 import pytest
 
-from chalicelib.fires import Fire
-from chalicelib.schedule import parse_schedule
-from chalicelib.validation import NotifyParams, TimerSpec
+from chalicelib.fires.fire import Fire
+from chalicelib.timers.schedule import parse_schedule
+from chalicelib.api.validation import NotifyParams, TimerSpec
 from chalicelib.wiring import Services
 from tests.aws_calls import CallLog
 from tests.conftest import FakeClock, at

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import resources
+from chalicelib.storage import resources
 from xtimer_deploy import iam
 from xtimer_deploy.chalice_cli import validate
 from xtimer_deploy.packaging import Package, package
@@ -35,6 +35,19 @@ def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def test_package_writes_the_template_and_the_zip_and_cfn_lint_accepts_them(packaged: Package) -> None:
     assert packaged.template.name == "sam.json" and packaged.deployment_zip.stat().st_size > 1_000_000
     assert packaged.lint_output == ""  # package() ran cfn-lint: no errors, warnings or notes
+
+
+def test_the_zip_holds_every_file_of_chalicelib_with_its_role_packages_and_console_assets(packaged: Package) -> None:
+    import subprocess
+    import zipfile
+
+    tracked = subprocess.run(["git", "ls-files", "chalicelib"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert "chalicelib/delivery/worker.py" in tracked and "chalicelib/api/console/console.js" in tracked
+    with zipfile.ZipFile(packaged.deployment_zip) as archive:
+        names = set(archive.namelist())
+    assert "app.py" in names
+    assert sorted(set(tracked) - names) == []
 
 
 def test_the_template_has_the_tables_with_their_keys_indexes_and_ttl(template: dict[str, Any]) -> None:

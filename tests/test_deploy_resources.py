@@ -1,4 +1,4 @@
-"""The tables and queues are defined once (chalicelib.resources), and every renderer agrees:
+"""The tables and queues are defined once (chalicelib.storage.resources), and every renderer agrees:
 what `provision()` creates on moto (the local stack, the tests, `make deploy`) is what the
 merge template tells CloudFormation to create (`make package`)."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import aws, models, resources
+from chalicelib.storage import aws, models, resources
 from xtimer_deploy.stage import load_stage, resource_ids
 from xtimer_deploy.template import data_resources
 

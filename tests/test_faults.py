@@ -14,12 +14,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
-from chalicelib import aws, config, models, tasks as task_status
-from chalicelib.fire_queue import FireQueue
-from chalicelib.fires import Fire
-from chalicelib.models import TaskModel, TimerModel
-from chalicelib.notifier import Notifier
-from chalicelib.redrive import redrive_dead_letters
+from chalicelib import config
+from chalicelib.fires import tasks as task_status
+from chalicelib.storage import aws, models
+from chalicelib.fires.queue import FireQueue
+from chalicelib.fires.fire import Fire
+from chalicelib.storage.models import TaskModel, TimerModel
+from chalicelib.delivery.notifier import Notifier
+from chalicelib.delivery.redrive import redrive_dead_letters
 from chalicelib.wiring import Services
 from tests.conftest import LEASE_MS, FakeClock, at
 from tests.pipeline import dead_letters, deliver, queued

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws
-from chalicelib.fire_queue import FireQueue, delay_for
-from chalicelib.fires import Fire
+from chalicelib.storage import aws
+from chalicelib.fires.queue import FireQueue, delay_for
+from chalicelib.fires.fire import Fire
 
 
 def fire_at(seconds: float) -> Fire:

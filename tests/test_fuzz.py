@@ -15,10 +15,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import validation, wiring
+from chalicelib import wiring
+from chalicelib.api import validation
 from chalicelib.errors import XtimerError
-from chalicelib.openapi import document
-from chalicelib.schedule import CronError, parse_schedule
+from chalicelib.api.openapi import document
+from chalicelib.timers.schedule import CronError, parse_schedule
 from xtimer_local.stack import free_port
 
 schema = schemathesis.openapi.from_dict(document())
@@ -32,7 +33,7 @@ def api_url() -> Iterator[str]:
     from moto import mock_aws
 
     import app as chalice_app
-    from chalicelib import aws, models, resources
+    from chalicelib.storage import aws, models, resources
 
     monkeypatch = pytest.MonkeyPatch()
     for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",

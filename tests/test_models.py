@@ -9,8 +9,8 @@ import botocore.session
 import pytest
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import models
-from chalicelib.models import TaskModel, TimerModel
+from chalicelib.storage import models
+from chalicelib.storage.models import TaskModel, TimerModel
 
 
 def test_threads_calling_dynamodb_together_for_the_first_time_build_one_client_per_table(

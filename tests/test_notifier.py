@@ -17,7 +17,7 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from chalicelib.notifier import (
+from chalicelib.delivery.notifier import (
     RESPONSE_BODY_LIMIT,
     RETRY_AFTER_MAX,
     Callback,

@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from app import app
-from chalicelib.openapi import document
+from chalicelib.api.openapi import document
 from chalicelib.wiring import Services
 from tests.api_helpers import client, timer  # noqa: F401  (client is a fixture)
 from tests.pipeline import deliver

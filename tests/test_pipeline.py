@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import tasks as task_status
-from chalicelib.models import TaskModel, TimerModel
-from chalicelib.schedule import parse_schedule
-from chalicelib.validation import NotifyParams, TimerSpec
+from chalicelib.fires import tasks as task_status
+from chalicelib.storage.models import TaskModel, TimerModel
+from chalicelib.timers.schedule import parse_schedule
+from chalicelib.api.validation import NotifyParams, TimerSpec
 from chalicelib.wiring import Services
 from tests.conftest import FakeClock, at
 from tests.pipeline import dead_letters, deliver, queued
@@ -105,7 +105,7 @@ def test_the_same_minute_ticked_twice_fires_once(service: Services, receiver: Re
 def test_a_message_delivered_twice_is_called_once(service: Services, receiver: Receiver) -> None:
     timer_id = make_timer(service, receiver, "0 * * * * *")
     timer = TimerModel.get(timer_id)
-    from chalicelib.fires import Fire
+    from chalicelib.fires.fire import Fire
     duplicate = Fire(timer_id=timer_id, app="shop", fire_ms=int(at("2026-03-01T12:01:00")) * 1000,
                      generation=int(timer.generation))
     service.queue.send([duplicate, duplicate])

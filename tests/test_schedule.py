@@ -1,4 +1,4 @@
-"""Tests for chalicelib.schedule: fire times are checked against hand-computed instants."""
+"""Tests for chalicelib.timers.schedule: fire times are checked against hand-computed instants."""
 from __future__ import annotations
 
 import time
@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from chalicelib import schedule as schedule_module
-from chalicelib.schedule import NO_REPEAT, CronError, Schedule, parse_schedule
+from chalicelib.timers import schedule as schedule_module
+from chalicelib.timers.schedule import NO_REPEAT, CronError, Schedule, parse_schedule
 
 T0 = 1772323200  # 2026-03-01T00:00:00Z, a Sunday
 DAY = 86400

@@ -5,7 +5,7 @@ import json
 
 from chalice.test import Client
 
-from chalicelib import signing
+from chalicelib.delivery import signing
 from chalicelib.wiring import Services
 from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
 from tests.pipeline import deliver

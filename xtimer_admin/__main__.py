@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import click
 
-from chalicelib import validation
+from chalicelib.api import validation
 from chalicelib.errors import XtimerError
 
 
@@ -46,8 +46,8 @@ def keys() -> None:
 @click.option("--app", required=True, help="The app the key acts for.")
 def keys_create(app: str) -> None:
     """Issue a new key. It is shown once: store it now."""
-    from chalicelib.auth import ApiKeys
-    key, info = ApiKeys().issue(_app(app))
+    from chalicelib.wiring import services
+    key, info = services().keys.issue(_app(app))
     click.echo(key)
     click.echo(f"key id {info.key_id} for app {app!r}; send it as the X-Xtimer-Key header", err=True)
 
@@ -56,8 +56,8 @@ def keys_create(app: str) -> None:
 @click.option("--app", required=True)
 def keys_list(app: str) -> None:
     """The app's keys (ids only; keys are stored as hashes)."""
-    from chalicelib.auth import ApiKeys
-    for info in ApiKeys().list(_app(app)):
+    from chalicelib.wiring import services
+    for info in services().keys.list(_app(app)):
         state = f"revoked {_when(info.revoked_at)}" if info.revoked_at else "active"
         click.echo(f"{info.key_id}  created {_when(info.created_at)}  {state}")
 
@@ -67,8 +67,8 @@ def keys_list(app: str) -> None:
 @click.argument("key_id")
 def keys_revoke(app: str, key_id: str) -> None:
     """Revoke a key by its id (the first 12 characters); effective within a minute."""
-    from chalicelib.auth import ApiKeys
-    if not ApiKeys().revoke(_app(app), key_id):
+    from chalicelib.wiring import services
+    if not services().keys.revoke(_app(app), key_id):
         raise click.ClickException(f"app {app!r} has no key {key_id!r} (see: keys list --app {app})")
     click.echo(f"revoked {key_id}")
 
@@ -81,8 +81,8 @@ def secret() -> None:
 @secret.command("show")
 @click.option("--app", required=True)
 def secret_show(app: str) -> None:
-    from chalicelib.signing import SigningSecrets
-    item = SigningSecrets().load(_app(app))
+    from chalicelib.wiring import services
+    item = services().signing.load(_app(app))
     click.echo(item.signing_secret)
 
 
@@ -92,8 +92,8 @@ def secret_show(app: str) -> None:
               help="How long callbacks carry the old secret's signature too.")
 def secret_rotate(app: str, grace_hours: int) -> None:
     """A new secret; both verify until the grace period ends."""
-    from chalicelib.signing import SigningSecrets
-    item = SigningSecrets().rotate(_app(app), grace_seconds=grace_hours * 3600)
+    from chalicelib.wiring import services
+    item = services().signing.rotate(_app(app), grace_seconds=grace_hours * 3600)
     click.echo(item.signing_secret)
 
 
@@ -102,8 +102,10 @@ def secret_rotate(app: str, grace_hours: int) -> None:
               help="Move at most this many messages.")
 def redrive(limit: int) -> None:
     """Move dead-lettered fires back to the fire queue, to be tried again (do it once the receiver is fixed)."""
-    from chalicelib.redrive import redrive_dead_letters
-    report = redrive_dead_letters(limit=limit)
+    from chalicelib.delivery.redrive import redrive_dead_letters
+    from chalicelib.wiring import services
+    parts = services()
+    report = redrive_dead_letters(limit=limit, queue=parts.queue, tasks=parts.tasks)
     click.echo(json.dumps(report.__dict__))
     if report.failed:
         sys.exit(1)

@@ -15,7 +15,7 @@ from xtimer_cli.table import cell, fields, table
 EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 3
 MAX_PAGE_SIZE = 100
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # the service's chalicelib.timers.status.METHODS; a test keeps them equal
 TIMER_STATUS = {1: "disabled", 2: "enabled"}
 TASK_STATUS = {0: "not run", 1: "running", 2: "succeeded", 3: "failed", 4: "missed"}
 

@@ -1,6 +1,6 @@
 """`make deploy`: everything a `chalice deploy` of xtimer needs, in order, safe to run again.
 
-1. the tables and queues (chalicelib.resources.provision: creates what is missing, never
+1. the tables and queues (chalicelib.storage.resources.provision: creates what is missing, never
    changes what exists; stops if what exists differs from what the code needs);
 2. `chalice deploy --stage <stage>` (the functions, the API, the minute schedule, the SQS trigger);
 3. the functions' log groups with the stage's retention (Chalice 1.34 names the API handler's
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import boto3
 
-from chalicelib import resources
+from chalicelib.storage import resources
 from xtimer_deploy import trigger
 from xtimer_deploy.stage import Stage
 

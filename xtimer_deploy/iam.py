@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 from urllib.parse import urlparse
 
-from chalicelib import resources
+from chalicelib.storage import resources
 from xtimer_deploy.stage import Stage
 
 # --- what is granted, on what ---------------------------------------------------------------
 
 # Resource keys: "table:<key>", "index:<key>/<index name>", "queue:<key>" (keys of
-# chalicelib.resources.TABLES and QueueDefinition.key), and "logs" (the functions' log groups).
+# chalicelib.storage.resources.TABLES and QueueDefinition.key), and "logs" (the functions' log groups).
 GRANTS: dict[str, tuple[str, ...]] = {
     # timers.py: create, update and delete (in transactions with the name item), get, enable,
     # disable; tick.py: the cursor; worker.py: the timer of a fire
@@ -142,7 +142,7 @@ def check_grants() -> list[str]:
     for resource_key, actions in GRANTS.items():
         kind, _, rest = resource_key.partition(":")
         if kind == "table" and rest not in resources.TABLES:
-            problems.append(f"{resource_key}: no such table in chalicelib.resources.TABLES")
+            problems.append(f"{resource_key}: no such table in chalicelib.storage.resources.TABLES")
         if kind == "index":
             key, _, index = rest.partition("/")
             model = resources.TABLES.get(key)

@@ -38,9 +38,9 @@ def log_group_id(logical_id: str) -> str:
     return _cfn_name(f"{FUNCTIONS[logical_id]}-log-group")
 
 def resource_ids() -> dict[str, str]:
-    """CloudFormation logical ids of the tables and queues, by their key in chalicelib.resources:
+    """CloudFormation logical ids of the tables and queues, by their key in chalicelib.storage.resources:
     "timer_names" -> "TimerNamesTable", "fire_queue" -> "FireQueue"."""
-    from chalicelib import resources
+    from chalicelib.storage import resources
 
     ids = {key: f"{_cfn_name(key)}Table" for key in resources.TABLES}
     ids.update({queue.key: _cfn_name(queue.key) for queue in resources.queue_definitions()})
@@ -105,8 +105,8 @@ class Stage:
                     os.environ[name] = value
 
     def names(self) -> dict[str, str]:
-        """Every table and queue name of the stage, by its key in chalicelib.resources."""
-        from chalicelib import resources
+        """Every table and queue name of the stage, by its key in chalicelib.storage.resources."""
+        from chalicelib.storage import resources
 
         with self.active():
             names = {key: resources.table_definition(model)["TableName"] for key, model in resources.TABLES.items()}

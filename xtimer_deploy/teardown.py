@@ -12,7 +12,7 @@ from typing import Callable
 
 import boto3
 
-from chalicelib import resources
+from chalicelib.storage import resources
 from xtimer_deploy.deploy import Echo, deployed_resources
 from xtimer_deploy.stage import Stage
 

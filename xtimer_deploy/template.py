@@ -1,4 +1,4 @@
-"""The merge template for `chalice package --merge-template`, generated from chalicelib.resources.
+"""The merge template for `chalice package --merge-template`, generated from chalicelib.storage.resources.
 
 Chalice's template has the functions, the API, the schedule and the SQS trigger. This adds:
 - the tables (keys, indexes, TTL, on-demand) and the queues (the fire queue's visibility timeout
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import resources
+from chalicelib.storage import resources
 from xtimer_deploy import iam
 from xtimer_deploy.stage import FUNCTIONS, WORKER_TRIGGER, Stage, log_group_id, resource_ids, role_id
 
@@ -102,7 +102,7 @@ def check_template(template: dict[str, Any], stage: Stage) -> list[str]:
     for logical_id, expected in data_resources(stage).items():
         properties = resource(logical_id, expected["Type"])
         if properties and properties != expected["Properties"]:
-            problems.append(f"{logical_id}: properties differ from chalicelib.resources")
+            problems.append(f"{logical_id}: properties differ from chalicelib.storage.resources")
     functions = {logical_id: resource(logical_id, "AWS::Serverless::Function") for logical_id in FUNCTIONS}
     extra = sorted(k for k, v in found.items() if v.get("Type") == "AWS::Serverless::Function" and k not in FUNCTIONS)
     if extra:

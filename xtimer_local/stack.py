@@ -99,10 +99,11 @@ class LocalStack:
         os.environ.update(local_environment(endpoint))
 
         import app as chalice_app  # after the environment is set: the worker's queue name is read at import
-        from chalicelib import aws, models, resources
+        from chalicelib.storage import aws, resources
+        from chalicelib.wiring import services
         from xtimer_local.poller import Invocations, Poller
 
-        models.bind()
+        services()  # builds the service once, binding the models to the local endpoint
         created = resources.provision(aws.dynamodb(), aws.sqs())
         log.info("AWS endpoint %s: %s", endpoint, ", ".join(created) or "tables and queues already there")
         self._start_api(chalice_app.app)
@@ -126,12 +127,12 @@ class LocalStack:
     def _development_key(self) -> str | None:
         """With authentication on (XTIMER_AUTH=required), a key for the app XTIMER_DEV_APP (demo)."""
         from chalicelib import config
-        from chalicelib.auth import ApiKeys
+        from chalicelib.wiring import services
 
         if not config.auth_required():
             return None
         app_name = os.environ.get("XTIMER_DEV_APP", "demo")
-        key, _ = ApiKeys().issue(app_name)
+        key, _ = services().keys.issue(app_name)
         log.info("authentication is on: development key for app %r: %s (header X-Xtimer-Key)", app_name, key)
         return key
 

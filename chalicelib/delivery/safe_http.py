@@ -16,7 +16,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import _set_socket_options  # type: ignore[attr-defined]
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-from chalicelib import callback_policy
+from chalicelib.delivery import callback_policy
 
 
 class _PolicyConnect:

@@ -17,18 +17,20 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
-from chalicelib.callback_policy import CallbackRefused
-from chalicelib.safe_http import PolicyAdapter
-from chalicelib.signing import signature_headers
+from chalicelib.clock import rfc3339
+from chalicelib.delivery.callback_policy import CallbackRefused
+from chalicelib.delivery.safe_http import PolicyAdapter
+from chalicelib.delivery.signing import signature_headers
+from chalicelib.fires.outcome import Outcome
+from chalicelib.timers.status import METHODS
 
-METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 USER_AGENT = "xtimer/1.0"
 RESPONSE_BODY_LIMIT = 512         # bytes (UTF-8) of the response body kept in an Outcome: with it a
                                   # task record stays under 1 KB, one DynamoDB write unit per write
@@ -58,23 +60,7 @@ class Delivery:
     fire_time: int                # epoch seconds
     attempt: int                  # 1-based
     idempotency_key: str          # the same for every attempt of one fire, e.g. f"{timer_id}-{fire_time}"
-    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= signature (chalicelib.signing)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt got.
-
-    `error` says why an attempt failed. On an ok attempt it is None, unless the answer's body could
-    not be read in full (it was cut off at the deadline, or the connection broke): then it says so.
-    """
-
-    ok: bool                      # True iff a 2xx answer arrived
-    http_status: int | None       # None if no answer arrived (timeout, refused, DNS, ...)
-    response_body: str            # at most RESPONSE_BODY_LIMIT bytes as UTF-8
-    duration_ms: int
-    error: str | None             # "HTTP 500", "timed out after 10.0 s (read)", "connection refused", ...
-    retry_after: float | None     # seconds, from Retry-After on a 429 or 503; None otherwise
+    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= signature (chalicelib.delivery.signing)
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -245,11 +231,6 @@ def build_headers(user_headers: dict[str, str], delivery: Delivery) -> dict[str,
         headers["User-Agent"] = USER_AGENT
     headers.update(ours)
     return headers
-
-
-def rfc3339(epoch_seconds: int) -> str:
-    """Epoch seconds as an RFC 3339 UTC time, e.g. 2026-03-01T12:00:05Z."""
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

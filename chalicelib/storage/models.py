@@ -28,7 +28,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib import config
-from chalicelib.aws import MAX_POOL_CONNECTIONS
+from chalicelib.storage.aws import MAX_POOL_CONNECTIONS
 
 DUE_SHARDS = 8
 """The due index is spread over this many partitions so one busy minute is not one hot key.
@@ -256,3 +256,9 @@ def reset_connections() -> None:
     """Forget cached connections (tests start a fresh moto per test)."""
     for model in MODELS:
         model._connection = None
+
+
+def headers_of(timer: "TimerModel") -> dict[str, str]:
+    """The callback's headers as a plain dict (a stored map comes back as a MapAttribute)."""
+    header = timer.notify.header
+    return dict(header.attribute_values) if isinstance(header, MapAttribute) else dict(header or {})

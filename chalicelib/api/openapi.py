@@ -8,9 +8,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from chalicelib import validation as v
+from chalicelib.api import validation as v
 from chalicelib.errors import ErrorCode
-from chalicelib.tasks import STATUS_NAMES
+from chalicelib.fires.tasks import STATUS_NAMES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -214,7 +214,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                               "nextFireTimes": {"type": "array", "items": _TIME}},
              "required": ["cron", "timezone", "description", "nextFireTimes"]}),
         body="PreviewCronRequest")},
-    # The web console (chalicelib/console): pages, not JSON; public, as the page asks for the key itself.
+    # The web console (chalicelib/api/console): pages, not JSON; public, as the page asks for the key itself.
     "/console": {"get": {
         "summary": "The web console (an HTML page; its views are in the URL fragment, #/apps/<app>/...)",
         "security": [],

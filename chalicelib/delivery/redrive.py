@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chalicelib import aws, config
-from chalicelib.fire_queue import FireQueue
-from chalicelib.fires import Fire, MalformedFire
-from chalicelib.tasks import TaskRecords
+from chalicelib import config
+from chalicelib.storage import aws
+from chalicelib.fires.queue import FireQueue
+from chalicelib.fires.fire import Fire, MalformedFire
+from chalicelib.fires.tasks import TaskRecords
 
 log = logging.getLogger(__name__)
 

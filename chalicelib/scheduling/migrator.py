@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.fires import Fire
-from chalicelib.schedule import Schedule
+from chalicelib.fires.fire import Fire
+from chalicelib.timers.schedule import Schedule
 
 MAX_MISSED_RECORDED = 100
 """Missed fires recorded per timer per migration; more are counted in the log, not stored."""

@@ -13,8 +13,9 @@ from typing import Any
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
-from chalicelib import config, models
-from chalicelib.models import ApiKeyModel, AppModel, TaskModel, TimerModel, TimerNameModel
+from chalicelib import config
+from chalicelib.storage import models
+from chalicelib.storage.models import ApiKeyModel, AppModel, TaskModel, TimerModel, TimerNameModel
 
 log = logging.getLogger(__name__)
 

@@ -1,32 +1,11 @@
 """Timers and tasks as the API shows them (camelCase, RFC 3339 times)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from pynamodb.attributes import MapAttribute
-
-from chalicelib.models import TaskModel, TimerModel
-from chalicelib.tasks import STATUS_NAMES
-
-
-def rfc3339_ms(epoch_ms: int | float | None) -> str | None:
-    """`2026-11-25T08:00:00.123Z`; whole seconds are written without a fraction."""
-    if epoch_ms is None:
-        return None
-    moment = datetime.fromtimestamp(int(epoch_ms) / 1000, timezone.utc)
-    if int(epoch_ms) % 1000 == 0:
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch_ms) % 1000:03d}Z"
-
-
-def rfc3339(epoch_s: int) -> str:
-    return rfc3339_ms(epoch_s * 1000)  # type: ignore[return-value]
-
-
-def headers_of(timer: TimerModel) -> dict[str, str]:
-    header = timer.notify.header
-    return dict(header.attribute_values) if isinstance(header, MapAttribute) else dict(header or {})
+from chalicelib.clock import rfc3339, rfc3339_ms  # noqa: F401  (handlers use views.rfc3339)
+from chalicelib.storage.models import TaskModel, TimerModel, headers_of
+from chalicelib.fires.tasks import STATUS_NAMES
 
 
 def timer_view(timer: TimerModel) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 It reads only the due index, one query per shard for `next_fire < window_end`, so its work
 follows the number of fires due, not the number of timers. For each due timer it migrates the
-window (chalicelib.migrator), sends the fires, and only then moves the timer's cursor forward
+window (chalicelib.scheduling.migrator), sends the fires, and only then moves the timer's cursor forward
 with a conditional write. That order is what makes it safe to run twice or concurrently:
 
 - a crash after sending and before moving the cursor sends those fires again next time;
@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import config, models
+from chalicelib import config
+from chalicelib.storage import models
 from chalicelib.clock import Clock, minute_floor, system_clock, to_ms
-from chalicelib.fire_queue import FireQueue
-from chalicelib.fires import Fire
-from chalicelib.migrator import Migration, migrate
-from chalicelib.models import DUE_SHARDS, TimerModel
-from chalicelib.schedule import Schedule
-from chalicelib.tasks import TaskRecords
+from chalicelib.fires.queue import FireQueue
+from chalicelib.fires.fire import Fire
+from chalicelib.scheduling.migrator import Migration, migrate
+from chalicelib.storage.models import DUE_SHARDS, TimerModel
+from chalicelib.timers.schedule import Schedule
+from chalicelib.fires.tasks import TaskRecords
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,6 @@ class Tick:
 
     def run(self) -> TickReport:
         """One tick over every shard of the due index."""
-        models.bind()
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
         due_before = self.due_before(now)
@@ -97,7 +97,6 @@ class Tick:
 
     def schedule_timer(self, timer: TimerModel) -> None:
         """Enqueue a just-enabled timer's fires of the current window, without waiting for a tick."""
-        models.bind()
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
         if timer.next_fire is None or timer.next_fire >= self.due_before(now):

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
-from chalicelib import config, models
-from chalicelib.fires import Fire
-from chalicelib.models import TaskModel
-from chalicelib.notifier import Outcome
+from chalicelib import config
+from chalicelib.storage import models
+from chalicelib.fires.fire import Fire
+from chalicelib.storage.models import TaskModel
+from chalicelib.fires.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ class TaskRecords:
         self._lease_ms = lease_ms
 
     def claim(self, fire: Fire, now_ms: int) -> Claim:
-        models.bind()
         task = TaskModel(fire.timer_id, fire.fire_ms)
         condition = (
             TaskModel.timer_id.does_not_exist()
@@ -90,7 +90,6 @@ class TaskRecords:
 
     def record(self, fire: Fire, attempt: int, outcome: Outcome, *, status: int, now_ms: int) -> bool:
         """Write the outcome of `attempt`; False if our claim was taken over meanwhile (not an error)."""
-        models.bind()
         task = TaskModel(fire.timer_id, fire.fire_ms)
         try:
             task.update(
@@ -116,7 +115,6 @@ class TaskRecords:
 
     def record_missed(self, fires: list[Fire], now_ms: int) -> None:
         """Record fires the scheduler skipped; never overwrites a task that exists."""
-        models.bind()
         for fire in fires:
             task = TaskModel(
                 fire.timer_id, fire.fire_ms, app=fire.app, status=MISSED, attempts=0,
@@ -131,7 +129,6 @@ class TaskRecords:
                     raise
 
     def get(self, timer_id: int, fire_ms: int) -> TaskModel | None:
-        models.bind()
         try:
             return TaskModel.get(timer_id, fire_ms, consistent_read=True)
         except DoesNotExist:
@@ -140,7 +137,6 @@ class TaskRecords:
     def history(self, timer_id: int, app: str, *, page_size: int, before_ms: int | None = None,
                 status: int | None = None) -> tuple[list[TaskModel], int | None]:
         """One page of a timer's tasks, newest first, and where the next page starts (exclusive)."""
-        models.bind()
         condition = TaskModel.app == app
         if status is not None:
             condition = condition & (TaskModel.status == status)
@@ -162,8 +158,7 @@ class TaskRecords:
         return counts
 
     def reset_for_redrive(self, fire: Fire) -> None:
-        """A failed task becomes not run again, with a fresh attempt budget (see chalicelib.redrive)."""
-        models.bind()
+        """A failed task becomes not run again, with a fresh attempt budget (see chalicelib.delivery.redrive)."""
         try:
             TaskModel(fire.timer_id, fire.fire_ms).update(
                 actions=[TaskModel.status.set(NOT_RUN), TaskModel.attempts.set(0)],

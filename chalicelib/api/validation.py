@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib import callback_policy
+from chalicelib.delivery import callback_policy
 from chalicelib.errors import ErrorCode, InvalidField, XtimerError
-from chalicelib.schedule import CronError, Schedule, parse_schedule
+from chalicelib.timers.schedule import Schedule
+from chalicelib.timers.spec import Changes, NotifyParams, TimerSpec, schedule_from
+from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_APP_LENGTH = 128
@@ -27,34 +28,8 @@ MAX_HEADER_VALUE_LENGTH = 4096
 MAX_BODY_BYTES = 16 * 1024
 MAX_TIMER_ID = 2**53 - 1
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-STATUS_DISABLED = 1
-STATUS_ENABLED = 2
-
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class NotifyParams:
-    url: str
-    method: str
-    header: dict[str, str] = field(default_factory=dict)
-    body: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "method": self.method, "header": dict(self.header), "body": self.body}
-
-
-@dataclass(frozen=True)
-class TimerSpec:
-    """A timer as a caller asked for it, checked."""
-
-    app: str
-    name: str
-    schedule: Schedule
-    notify: NotifyParams
-    status: int = STATUS_DISABLED
 
 
 def parse_json_body(raw: bytes | str | None) -> dict[str, Any]:
@@ -294,17 +269,6 @@ def version(data: Mapping[str, Any]) -> int | None:
     return bounded_int(data, "version", 1, 2**53 - 1, None)
 
 
-@dataclass(frozen=True)
-class Changes:
-    """The fields updateTimer may change; None leaves a field as it is. The cron is checked
-    against the timer's time zone (or the new one) by the timer store, which knows both."""
-
-    name: str | None = None
-    cron: str | None = None
-    timezone: str | None = None
-    notify: NotifyParams | None = None
-
-
 def changes(data: Mapping[str, Any]) -> Changes:
     """updateTimer's fields, each checked as creatTimer checks it."""
     cron = data.get("cron")
@@ -320,10 +284,3 @@ def changes(data: Mapping[str, Any]) -> Changes:
         raise XtimerError(ErrorCode.INVALID_REQUEST,
                           "nothing to change: give at least one of name, cron, timezone, notifyHTTPParam")
     return found
-
-
-def schedule_from(cron: str, tz: str) -> Schedule:
-    try:
-        return parse_schedule(cron, tz)
-    except CronError as exc:
-        raise InvalidField("cron", str(exc), ErrorCode.INVALID_CRON) from None

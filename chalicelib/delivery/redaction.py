@@ -10,7 +10,7 @@ import dataclasses
 import re
 from typing import Iterable, Mapping
 
-from chalicelib.notifier import Outcome
+from chalicelib.fires.outcome import Outcome
 
 REDACTED = "[redacted]"
 _CREDENTIAL_NAME = re.compile(r"auth|token|secret|passw|api[-_]?key|cookie|session|signature|credential", re.I)

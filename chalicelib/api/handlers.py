@@ -13,9 +13,9 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib import auth, envelope, openapi, pagination, validation, views
+from chalicelib.api import auth, envelope, openapi, pagination, validation, views
 from chalicelib.errors import ErrorCode, TimerNotFound, XtimerError
-from chalicelib.timers import schedule_of
+from chalicelib.timers.store import schedule_of
 from chalicelib.wiring import services
 
 log = logging.getLogger(__name__)

@@ -20,13 +20,14 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import config, models
+from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
 from chalicelib.errors import DuplicateTimerName, QuotaExceeded, TimerNotFound, VersionConflict
-from chalicelib.fires import Fire
-from chalicelib.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
-from chalicelib.schedule import NO_REPEAT, Schedule
-from chalicelib.validation import STATUS_DISABLED, STATUS_ENABLED, Changes, TimerSpec, schedule_from
+from chalicelib.fires.fire import Fire
+from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
+from chalicelib.timers.schedule import NO_REPEAT, Schedule
+from chalicelib.timers.spec import Changes, TimerSpec, schedule_from
+from chalicelib.timers.status import STATUS_DISABLED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ _ID_RANDOM_BITS = 10
 
 
 class Scheduler(Protocol):
-    """What the timer store needs from the scheduling pipeline (see chalicelib.tick)."""
+    """What the timer store needs from the scheduling pipeline (see chalicelib.scheduling.tick)."""
 
     def schedule_timer(self, timer: TimerModel) -> None: ...
 
@@ -73,7 +74,6 @@ class TimerStore:
 
     def create(self, spec: TimerSpec) -> TimerModel:
         """Store a new timer (enabled at once if the spec asks for status 2)."""
-        models.bind()
         for _ in range(5):
             now_ms = to_ms(self._clock())
             timer = TimerModel(
@@ -119,7 +119,6 @@ class TimerStore:
         raise RuntimeError("could not draw a free timer id in 5 tries")
 
     def get(self, app: str, timer_id: int, *, consistent: bool = True) -> TimerModel:
-        models.bind()
         try:
             timer = TimerModel.get(timer_id, consistent_read=consistent)
         except DoesNotExist:
@@ -195,7 +194,6 @@ class TimerStore:
 
 
     def count(self, app: str) -> int:
-        models.bind()
         try:
             return int(TimerNameModel.get(TimerNameModel.key_for_app(app)).timers or 0)
         except DoesNotExist:
@@ -204,7 +202,6 @@ class TimerStore:
     def list(self, app: str, *, page_size: int, after_id: int | None = None,
              name_contains: str | None = None) -> TimerPage:
         """One page of the app's timers, newest first."""
-        models.bind()
         start = None if after_id is None else {"app": {"S": app}, "id": {"N": str(after_id)}}
         query = TimerModel.by_app.query(
             app, scan_index_forward=False, limit=page_size, page_size=page_size,

@@ -23,17 +23,16 @@ from typing import Any, Callable
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import config, models
+from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
-from chalicelib.fire_queue import FireQueue
-from chalicelib.fires import Fire, MalformedFire
-from chalicelib.models import TimerModel
-from chalicelib.notifier import Callback, Delivery, Notifier, backoff_delay
-from chalicelib.redaction import credential_values, redact_outcome
-from chalicelib.signing import SigningSecrets
-from chalicelib.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
-from chalicelib.validation import STATUS_ENABLED
-from chalicelib.views import headers_of
+from chalicelib.fires.queue import FireQueue
+from chalicelib.fires.fire import Fire, MalformedFire
+from chalicelib.storage.models import TimerModel, headers_of
+from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
+from chalicelib.delivery.redaction import credential_values, redact_outcome
+from chalicelib.apps.secrets import SigningSecrets
+from chalicelib.fires.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
+from chalicelib.timers.status import STATUS_ENABLED
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,6 @@ class Worker:
 
     def _load_timer(self, fire: Fire) -> TimerModel | None:
         """The timer to call, or None if this fire must not be made any more."""
-        models.bind()
         try:
             timer = TimerModel.get(fire.timer_id, consistent_read=True)
         except DoesNotExist:

@@ -14,9 +14,10 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
-from chalicelib import aws, config
+from chalicelib import config
+from chalicelib.storage import aws
 from chalicelib.clock import Clock, system_clock
-from chalicelib.fires import Fire
+from chalicelib.fires.fire import Fire
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from importlib import resources
 
 from chalice import Response
 
-from chalicelib import envelope
+from chalicelib.api import envelope
 from chalicelib.errors import ErrorCode, XtimerError
 
 PAGE = "index.html"

@@ -1,0 +1,1 @@
+"""The tenants: each app's API keys and signing secrets."""

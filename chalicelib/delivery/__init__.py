@@ -1,0 +1,1 @@
+"""Sending fires: the worker, the HTTP notifier and its safety rules, signing, redaction, dead letters."""

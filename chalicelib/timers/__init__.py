@@ -1,0 +1,1 @@
+"""Timers as users define them: the store, their schedules, their statuses."""

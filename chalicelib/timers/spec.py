@@ -1,0 +1,50 @@
+"""A timer as a caller asked for it, and the changes updateTimer may make: checked values that the
+API builds and the timer store takes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.errors import ErrorCode, InvalidField
+from chalicelib.timers.schedule import CronError, Schedule, parse_schedule
+from chalicelib.timers.status import STATUS_DISABLED
+
+
+@dataclass(frozen=True)
+class NotifyParams:
+    url: str
+    method: str
+    header: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "method": self.method, "header": dict(self.header), "body": self.body}
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    """A timer as a caller asked for it, checked."""
+
+    app: str
+    name: str
+    schedule: Schedule
+    notify: NotifyParams
+    status: int = STATUS_DISABLED
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The fields updateTimer may change; None leaves a field as it is. The cron is checked
+    against the timer's time zone (or the new one) by the timer store, which knows both."""
+
+    name: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    notify: NotifyParams | None = None
+
+
+def schedule_from(cron: str, tz: str) -> Schedule:
+    try:
+        return parse_schedule(cron, tz)
+    except CronError as exc:
+        raise InvalidField("cron", str(exc), ErrorCode.INVALID_CRON) from None
