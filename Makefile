@@ -26,9 +26,13 @@ test: $(INSTALLED) docs  ## the docs, strictly (a broken link fails), then the t
 
 # The documentation site (docs/*.md, mkdocs.yml) into build/site/; --strict turns every warning
 # (a broken link or anchor, a page missing from the nav) into a failure. NO_MKDOCS_2_WARNING
-# silences mkdocs-material's end-of-life notice, printed on every build.
+# silences mkdocs-material's end-of-life notice, printed on every build. The signature verifier
+# is in README.md (the tests run that one) and in docs/security.md: the same code, or it fails.
 DOCS_PORT ?= 8001
+VERIFIER = sed -n '/^<!-- verifier -->$$/,/^```$$/p'
 docs: $(INSTALLED)  ## the documentation site into build/site/, strictly
+	@test -n "$$($(VERIFIER) README.md)" && test "$$($(VERIFIER) README.md)" = "$$($(VERIFIER) docs/security.md)" \
+	  || { echo "docs: the verifier in README.md and in docs/security.md differ; make them the same" >&2; exit 1; }
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
 
 docs-serve: $(INSTALLED)  ## the documentation site on http://127.0.0.1:$(DOCS_PORT), rebuilt on every change
