@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: run test venv clean package deploy destroy redrive
+.PHONY: run test venv clean package deploy destroy redrive docs docs-serve
 
 venv: $(INSTALLED)
 
@@ -21,11 +21,25 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto (HOST, PORT, AWS_ENDPOINT_URL)
 	$(PY) -m xtimer_local
 
-test: $(INSTALLED)  ## the import contracts (.importlinter), then the test suite, on moto, without network
+test: $(INSTALLED) docs  ## the docs, strictly (a broken link fails), the import contracts (.importlinter), then the test suite, on moto, without network
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
-# Benchmarks (README, "Benchmarks"); not part of `make test`. Options: ARGS="--timers 200 --minutes 2".
+# The documentation site (docs/*.md, mkdocs.yml) into build/site/; --strict turns every warning
+# (a broken link or anchor, a page missing from the nav) into a failure. NO_MKDOCS_2_WARNING
+# silences mkdocs-material's end-of-life notice, printed on every build. The signature verifier
+# is in README.md (the tests run that one) and in docs/security.md: the same code, or it fails.
+DOCS_PORT ?= 8001
+VERIFIER = sed -n '/^<!-- verifier -->$$/,/^```$$/p'
+docs: $(INSTALLED)  ## the documentation site into build/site/, strictly
+	@test -n "$$($(VERIFIER) README.md)" && test "$$($(VERIFIER) README.md)" = "$$($(VERIFIER) docs/security.md)" \
+	  || { echo "docs: the verifier in README.md and in docs/security.md differ; make them the same" >&2; exit 1; }
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
+
+docs-serve: $(INSTALLED)  ## the documentation site on http://127.0.0.1:$(DOCS_PORT), rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+# Benchmarks (docs/benchmarks.md); not part of `make test`. Options: ARGS="--timers 200 --minutes 2".
 .PHONY: bench bench-precision
 bench: $(INSTALLED)  ## issue 7's suite: precision vs a naive minute tick, scale, cost, throughput; report + plots in bench/results/ (ARGS=--quick: under 3 minutes)
 	$(PY) -m bench.suite $(ARGS)
@@ -41,7 +55,7 @@ bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, wi
 bench-load: $(INSTALLED)  ## issue 6's load test: 10,000 timers due in one minute, each fire once? (ARGS="--timers 2000")
 	$(PY) -m bench.load $(ARGS)
 
-# Deploying to AWS (README, "Deploying to AWS"); STAGE is a stage of .chalice/config.json.
+# Deploying to AWS (docs/deploying.md); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
 	$(PY) -m xtimer_deploy package --stage $(STAGE) --out build/package/$(STAGE)
 
@@ -51,7 +65,7 @@ deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batc
 destroy: $(INSTALLED)  ## delete STAGE's app; DELETE_DATA=1 its tables, queues and logs too; YES=1 asks nothing
 	$(PY) -m xtimer_deploy destroy --stage $(STAGE)$(if $(filter 1 yes true,$(DELETE_DATA)), --delete-data)$(if $(filter 1 yes true,$(YES)), --yes)
 
-redrive: $(INSTALLED)  ## move STAGE's dead-lettered fires back to the queue (README, "Dead letters")
+redrive: $(INSTALLED)  ## move STAGE's dead-lettered fires back to the queue (docs/security.md, "Dead letters")
 	$(PY) -m xtimer_admin --stage $(STAGE) redrive
 
 clean:
