@@ -33,7 +33,7 @@ from bench import analysis, machine, report
 from bench.api import TimerMaker, XtimerClient
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
-from tests.receiver import Receiver, Response
+from tests.support.receiver import Receiver, Response
 
 APP = "bench-load"
 

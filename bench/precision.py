@@ -34,7 +34,7 @@ from typing import Any
 from bench import analysis, machine, report
 from bench.api import XtimerClient
 from bench.stack import StackProcess, process_cpu_seconds
-from tests.receiver import Receiver, Request, Response
+from tests.support.receiver import Receiver, Request, Response
 
 APP = "bench"
 DEFAULT_CRONS = ["*/1 * * * * *", "*/2 * * * * *", "*/3 * * * * *", "*/5 * * * * *"]

@@ -2,7 +2,7 @@
 with 0, 1,000, 10,000 (100,000) enabled but idle timers in the tables.
 
 In-process on moto with a fake clock, the way the tests run the pipeline (tests/conftest.py,
-tests/pipeline.py): each simulated minute the tick runs (app's Tick), then every visible fire
+tests/support/pipeline.py): each simulated minute the tick runs (app's Tick), then every visible fire
 is handed to the worker Lambda's own handler (app.worker) in batches, as Lambda's SQS trigger
 would, and the callbacks go to a receiver on 127.0.0.1. Fires are visible in the queue at once
 (max_delay_seconds=0); the worker "waits" for each fire time on the fake clock.
@@ -298,8 +298,8 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
     from chalicelib.fires.tasks import TaskRecords
     from chalicelib.timers.spec import NotifyParams, TimerSpec
     from chalicelib.timers.status import STATUS_ENABLED
-    from tests.fake_clock import FakeClock
-    from tests.receiver import Receiver
+    from tests.support.fake_clock import FakeClock
+    from tests.support.receiver import Receiver
     from xtimer_local import moto_atomic
     from xtimer_local.poller import lambda_event
 

@@ -27,7 +27,7 @@ from bench import analysis, naive
 from bench.api import TimerMaker, XtimerClient
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
-from tests.receiver import Receiver, Request, Response
+from tests.support.receiver import Receiver, Request, Response
 
 APP = "bench"
 

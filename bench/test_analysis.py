@@ -1,7 +1,11 @@
 """The benchmark's own arithmetic (`.venv/bin/python -m pytest bench`; not part of `make test`)."""
 from __future__ import annotations
 
+import pytest
+
 from bench.analysis import Callback, Timer, analyse, expected_fires, parse_fire_time, percentile
+
+pytestmark = pytest.mark.unit  # bench/'s own arithmetic: fast, no AWS
 
 T0 = parse_fire_time("2026-03-01T12:00:00Z")
 assert T0 is not None

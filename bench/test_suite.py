@@ -9,6 +9,8 @@ from bench.analysis import Callback, Timer, analyse, parse_fire_time
 from bench.report import suite_markdown
 from bench.suite import xtimer_scenarios
 
+pytestmark = pytest.mark.unit  # bench/'s own arithmetic: fast, no AWS
+
 T0 = parse_fire_time("2026-03-01T12:00:00Z")  # a minute boundary
 assert T0 is not None and T0 % 60 == 0
 

@@ -127,7 +127,7 @@ def write_timers(n: int, url_of: Any, now: float) -> list[int]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from tests.receiver import Receiver, Response
+    from tests.support.receiver import Receiver, Response
     from xtimer_local.stack import local_environment
 
     moto = MotoProcess().start()

@@ -14,13 +14,13 @@ from chalicelib.storage import aws, models, resources
 from chalicelib.fires.queue import FireQueue
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.fires.tasks import TaskRecords
-from tests.aws_calls import CALLS, CallLog
-from tests.fake_clock import FakeClock, at  # noqa: F401  (tests import them from here)
-from tests.receiver import Receiver
+from tests.support.aws_calls import CALLS, CallLog
+from tests.support.fake_clock import FakeClock, at
+from tests.support.pipeline import LEASE_MS
+from tests.support.receiver import Receiver
 from xtimer_local import moto_atomic
 
 
-LEASE_MS = 15 * 60 * 1000
 
 
 @pytest.fixture(autouse=True)
@@ -95,12 +95,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{RUNS_LAST}: run after every other test (it reads what they did)")
 
 
+KINDS = ("unit", "component", "e2e")
+"""Each test is marked with the folder it sits in (tests/unit, tests/component, tests/e2e), so
+`pytest -m unit` runs the fast ones alone. bench/'s own tests mark themselves unit."""
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     _SESSION["deselected"] += len(items)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked runs_last go to the end, in their order."""
+    """Each test gets its folder's kind as a marker; tests marked runs_last go to the end, in their order."""
+    for item in items:
+        kind = Path(str(item.path)).parent.name
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
     items.sort(key=lambda item: item.get_closest_marker(RUNS_LAST) is not None)
 
 
@@ -113,13 +122,13 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Whether this session runs every test module of tests/ with nothing deselected."""
-    every = {path.name for path in Path(__file__).parent.glob("test_*.py")}
+    every = {path.name for path in Path(__file__).parent.rglob("test_*.py")}
     _SESSION["whole_suite"] = every <= _SESSION["modules"] and not _SESSION["deselected"]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def aws_calls() -> Iterator[CallLog]:
-    """Records every AWS call of the session (see tests/aws_calls.py): a botocore handler on
+    """Records every AWS call of the session (see tests/support/aws_calls.py): a botocore handler on
     every client and PynamoDB connection made from now on."""
     handler = ("before-parameter-build", CALLS)
     botocore.handlers.BUILTIN_HANDLERS.append(handler)

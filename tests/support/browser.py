@@ -20,7 +20,7 @@ import requests
 
 from xtimer_local.stack import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("XTIMER_CHROMIUM", "/usr/bin/chromium"))
 INSTALL_TIMEOUT_SECONDS = float(os.environ.get("XTIMER_CHROMIUM_INSTALL_TIMEOUT", "900"))
 # The flags a closed network needs (no calls home, no component updates) and a container allows.

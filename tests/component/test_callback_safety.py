@@ -9,8 +9,8 @@ from chalice.test import Client
 
 from chalicelib.delivery import callback_policy
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier
-from tests.api_helpers import client, post, timer  # noqa: F401  (client is a fixture)
-from tests.receiver import Receiver
+from tests.support.api_helpers import client, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.receiver import Receiver
 
 DELIVERY = Delivery(timer_id=1, fire_time=1_772_366_460, attempt=1, idempotency_key="1-1772366460000")
 

@@ -14,9 +14,9 @@ from referencing.jsonschema import DRAFT202012
 from app import app
 from chalicelib.api.openapi import document
 from chalicelib.wiring import Services
-from tests.api_helpers import client, timer  # noqa: F401  (client is a fixture)
-from tests.pipeline import deliver
-from tests.receiver import Receiver
+from tests.support.api_helpers import client, timer  # noqa: F401  (client is a fixture)
+from tests.support.pipeline import deliver
+from tests.support.receiver import Receiver
 
 
 def check_reply(path: str, method: str, status: int, body: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from chalicelib.delivery.notifier import (
     make_session,
     parse_retry_after,
 )
-from tests.receiver import Response, receiver_fixture
+from tests.support.receiver import Response, receiver_fixture
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 

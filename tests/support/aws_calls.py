@@ -26,7 +26,7 @@ from typing import Any
 
 from xtimer_deploy.iam import Permission, permissions_for
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from chalice.test import Client
 
 from chalicelib.delivery import signing
 from chalicelib.wiring import Services
-from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
-from tests.pipeline import deliver
-from tests.receiver import Receiver
+from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.pipeline import deliver
+from tests.support.receiver import Receiver
 
 
 def fire_one(client: Client, service: Services, receiver: Receiver, name: str = "signed") -> None:

@@ -23,10 +23,11 @@ from chalicelib.storage.models import TaskModel, TimerModel
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.delivery.redrive import redrive_dead_letters
 from chalicelib.wiring import Services
-from tests.conftest import LEASE_MS, FakeClock, at
-from tests.pipeline import dead_letters, deliver, queued
-from tests.receiver import Receiver, Response
-from tests.test_pipeline import fire_times, make_timer, records
+from tests.support.fake_clock import FakeClock, at
+from tests.support.pipeline import LEASE_MS
+from tests.support.pipeline import dead_letters, deliver, queued
+from tests.support.receiver import Receiver, Response
+from tests.support.pipeline import fire_times, make_timer, records
 
 
 def the_message(service: Services) -> dict[str, Any]:

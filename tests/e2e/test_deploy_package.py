@@ -42,7 +42,7 @@ def test_the_zip_holds_every_file_of_chalicelib_with_its_role_packages_and_conso
     import zipfile
 
     tracked = subprocess.run(["git", "ls-files", "chalicelib"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parents[1]).stdout.split()
+                             cwd=Path(__file__).resolve().parents[2]).stdout.split()
     assert "chalicelib/delivery/worker.py" in tracked and "chalicelib/api/console/console.js" in tracked
     with zipfile.ZipFile(packaged.deployment_zip) as archive:
         names = set(archive.namelist())

@@ -2,7 +2,7 @@
 
 The stack runs as `make run` runs it (`python -m xtimer_local`, a subprocess on a free port), the
 callbacks go to a receiver on 127.0.0.1, and Debian's Chromium is driven by Playwright. Where no
-Chromium can be had, these tests skip and say why (tests/browser.py installs it when root on Debian).
+Chromium can be had, these tests skip and say why (tests/support/browser.py installs it when root on Debian).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from tests.browser import CHROMIUM_ARGS, LocalService, find_or_install_chromium
-from tests.receiver import Receiver, Request, Response
+from tests.support.browser import CHROMIUM_ARGS, LocalService, find_or_install_chromium
+from tests.support.receiver import Receiver, Request, Response
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright for Python is not installed: pip install -r requirements-dev.txt")

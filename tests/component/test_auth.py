@@ -8,7 +8,7 @@ from chalice.test import Client
 
 from chalicelib.errors import ErrorCode
 from chalicelib.wiring import Services
-from tests.api_helpers import client, timer  # noqa: F401  (client is a fixture)
+from tests.support.api_helpers import client, timer  # noqa: F401  (client is a fixture)
 
 CALLS = [
     ("post", "/xtimer/creatTimer", None),

@@ -9,10 +9,10 @@ from chalice.test import Client
 
 from chalicelib.errors import ErrorCode
 from chalicelib.wiring import Services
-from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
-from tests.conftest import FakeClock, at
-from tests.pipeline import deliver
-from tests.receiver import Receiver, Response
+from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.fake_clock import FakeClock, at
+from tests.support.pipeline import deliver
+from tests.support.receiver import Receiver, Response
 
 
 def create(client: Client, **changes: Any) -> int:

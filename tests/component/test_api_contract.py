@@ -8,7 +8,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.errors import ErrorCode
-from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
 
 SPEC_EXAMPLE = {
     "app": "est ad amet tempor proident",

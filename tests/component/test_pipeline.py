@@ -7,34 +7,11 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.fires import tasks as task_status
-from chalicelib.storage.models import TaskModel, TimerModel
-from chalicelib.timers.schedule import parse_schedule
-from chalicelib.api.validation import NotifyParams, TimerSpec
+from chalicelib.storage.models import TimerModel
 from chalicelib.wiring import Services
-from tests.conftest import FakeClock, at
-from tests.pipeline import dead_letters, deliver, queued
-from tests.receiver import Receiver, Response
-
-
-def make_timer(services: Services, receiver: Receiver, cron: str, *, name: str = "t", tz: str = "UTC",
-               path: str = "/hook", method: str = "POST", enable: bool = True) -> int:
-    spec = TimerSpec(
-        app="shop", name=name, schedule=parse_schedule(cron, tz),
-        notify=NotifyParams(url=receiver.url(path), method=method, header={"X-Token": "abc"}, body='{"k": 1}'),
-    )
-    timer = services.timers.create(spec)
-    if enable:
-        services.timers.enable("shop", timer.id)
-    return int(timer.id)
-
-
-def fire_times(receiver: Receiver, path: str = "/hook") -> list[str]:
-    """The fire times called, in order (fires of one batch are called concurrently)."""
-    return sorted(r.header("X-Xtimer-Fire-Time") for r in receiver.received(path))
-
-
-def records(timer_id: int) -> list[TaskModel]:
-    return list(TaskModel.query(timer_id))
+from tests.support.fake_clock import FakeClock, at
+from tests.support.pipeline import dead_letters, deliver, fire_times, make_timer, queued, records
+from tests.support.receiver import Receiver, Response
 
 
 def test_enabling_enqueues_the_near_fires_without_waiting_for_a_tick(service: Services, receiver: Receiver) -> None:

@@ -20,12 +20,12 @@ import pytest
 
 from chalicelib.fires.fire import Fire
 from chalicelib.timers.schedule import parse_schedule
-from chalicelib.api.validation import NotifyParams, TimerSpec
+from chalicelib.timers.spec import NotifyParams, TimerSpec
 from chalicelib.wiring import Services
-from tests.aws_calls import CallLog
-from tests.conftest import FakeClock, at
-from tests.pipeline import deliver
-from tests.receiver import Receiver, Response
+from tests.support.aws_calls import CallLog
+from tests.support.fake_clock import FakeClock, at
+from tests.support.pipeline import deliver
+from tests.support.receiver import Receiver, Response
 from xtimer_deploy import iam
 from xtimer_deploy.stage import load_stage, stage_names
 from xtimer_local.stack import scheduled_event

@@ -5,7 +5,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.errors import ErrorCode
-from tests.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
 
 
 def create(client: Client, name: str, cron: str = "0 2 * * *", status: int = 1) -> tuple[int, dict]:

@@ -1,0 +1,1 @@
+"""Helpers the tests share: receivers, a fake clock, API and pipeline helpers, the AWS call log."""
