@@ -13,7 +13,10 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib.api import auth, envelope, openapi, pagination, validation, views
+from chalicelib.api import auth, envelope, openapi, pagination, replies, validation, views
+from chalicelib.api.field_errors import R
+from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
+                                     UpdateTimerRequest)
 from chalicelib.errors import ErrorCode, TimerNotFound, XtimerError
 from chalicelib.timers.store import schedule_of
 from chalicelib.wiring import services
@@ -31,8 +34,8 @@ _CHALICE_ERRORS = {
 }
 
 
-def reply(data: Any = None, status: int = 200) -> Response:
-    return Response(body=envelope.ok(data), status_code=status, headers={"Content-Type": "application/json"})
+def reply(data: replies.Reply | None = None, status: int = 200) -> Response:
+    return Response(body=envelope.ok(None if data is None else data.dump()), status_code=status, headers={"Content-Type": "application/json"})
 
 
 def error_reply(err: XtimerError) -> Response:
@@ -58,9 +61,15 @@ class Call:
         auth.authorize(self.caller, app)
         return app
 
-    def timer_ref(self, data: Mapping[str, Any] | None = None) -> tuple[str, int]:
-        app = self.app(data)
-        return app, validation.timer_id(self.query if data is None else data)
+    def parse(self, model: type[R], data: Mapping[str, Any] | None = None) -> R:
+        """The query (or `data`) as a `model`, once its `app` is the caller's: a caller learns
+        nothing of a request for another app, not even what is wrong with it."""
+        self.app(data)
+        return validation.parse(model, self.query if data is None else data)
+
+    def timer_ref(self) -> tuple[str, int]:
+        ref = self.parse(TimerRef)
+        return ref.app, ref.id
 
 
 def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Callable[[Any], Response]]:
@@ -104,16 +113,15 @@ def envelope_middleware(event: Any, get_response: Callable[[Any], Response]) -> 
 
 @endpoint(public=True)
 def health(call: Call) -> Response:
-    return reply({"status": "ok"})
+    return reply(replies.Health(status="ok"))
 
 
 @endpoint()
 def create_timer(call: Call) -> Response:
-    body = call.json()
-    spec = validation.timer_spec(body)
+    spec = validation.parse(CreateTimerRequest, call.json()).spec()
     auth.authorize(call.caller, spec.app)
     timer = services().timers.create(spec)
-    return reply({"timerId": int(timer.id)})
+    return reply(replies.Created(timerId=int(timer.id)))
 
 
 @endpoint()
@@ -134,34 +142,33 @@ def get_timer(call: Call) -> Response:
     parts = services()
     timer = parts.timers.get(app, timer_id)
     schedule = schedule_of(timer)
-    data = views.timer_view(timer)
-    data["description"] = schedule.describe()
-    data["nextFireTimes"] = [views.rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)]
-    data["recent"] = parts.tasks.recent_counts(timer_id, app)
-    return reply(data)
+    return reply(replies.TimerDetail(
+        **dict(views.timer_view(timer)),
+        description=schedule.describe(),
+        nextFireTimes=[views.rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)],
+        recent=replies.RecentCounts(**parts.tasks.recent_counts(timer_id, app)),
+    ))
 
 
 @endpoint()
 def get_app_timers(call: Call) -> Response:
-    app = call.app()
-    size = validation.page_size(call.query)
-    name = validation.optional_text(call.query, "name", validation.MAX_NAME_LENGTH)
-    after = pagination.decode("timers", call.query.get("pageToken"))
+    query = call.parse(AppTimersQuery)
+    app, name = query.app, query.name
+    after = pagination.decode("timers", query.pageToken)
     store = services().timers
-    page = store.list(app, page_size=size, after_id=after, name_contains=name)
-    data: dict[str, Any] = {"timers": [views.timer_view(t) for t in page.timers]}
+    page = store.list(app, page_size=query.pageSize, after_id=after, name_contains=name)
+    data = replies.TimerPage(timers=[views.timer_view(t) for t in page.timers])
     if page.next_id is not None:
-        data["nextPageToken"] = pagination.encode("timers", page.next_id)
+        data.nextPageToken = pagination.encode("timers", page.next_id)
     if name is None:
-        data["total"] = store.count(app)
+        data.total = store.count(app)
     return reply(data)
 
 
 @endpoint()
 def update_timer(call: Call) -> Response:
-    body = call.json()
-    app, timer_id = call.timer_ref(body)
-    timer = services().timers.update(app, timer_id, validation.changes(body), validation.version(body))
+    request = call.parse(UpdateTimerRequest, call.json())
+    timer = services().timers.update(request.app, request.id, request.changes(), request.version)
     return reply(views.timer_view(timer))
 
 
@@ -173,55 +180,53 @@ def delete_timer(call: Call) -> Response:
 
 @endpoint()
 def get_tasks(call: Call) -> Response:
-    app, timer_id = call.timer_ref()
-    size = validation.page_size(call.query)
-    status = validation.bounded_int(call.query, "status", 0, 4, None)
-    before = pagination.decode("tasks", call.query.get("pageToken"))
+    query = call.parse(TasksQuery)
+    app, timer_id = query.app, query.id
+    before = pagination.decode("tasks", query.pageToken)
     parts = services()
     try:
         parts.timers.get(app, timer_id)
         exists = True
     except TimerNotFound:
         exists = False  # deleted: its records stay until they expire, for its own app only
-    items, next_ms = parts.tasks.history(timer_id, app, page_size=size, before_ms=before, status=status)
+    items, next_ms = parts.tasks.history(timer_id, app, page_size=query.pageSize, before_ms=before,
+                                          status=query.status)
     if not exists and not items and before is None:
         raise TimerNotFound(timer_id, app)
-    data: dict[str, Any] = {"tasks": [views.task_view(t) for t in items]}
+    data = replies.TaskPage(tasks=[views.task_view(t) for t in items])
     if next_ms is not None:
-        data["nextPageToken"] = pagination.encode("tasks", next_ms)
+        data.nextPageToken = pagination.encode("tasks", next_ms)
     return reply(data)
 
 
 @endpoint()
 def trigger_timer(call: Call) -> Response:
     fire = services().timers.trigger(*call.timer_ref())
-    return reply({"timerId": fire.timer_id, "fireTime": views.rfc3339_ms(fire.fire_ms),
-                  "idempotencyKey": fire.idempotency_key})
+    return reply(replies.Triggered(timerId=fire.timer_id, fireTime=views.rfc3339_ms(fire.fire_ms),
+                                   idempotencyKey=fire.idempotency_key))
 
 
 @endpoint()
 def preview_cron(call: Call) -> Response:
-    body = call.json()
-    schedule = validation.schedule(body)
-    count = validation.bounded_int(body, "count", 1, validation.MAX_PREVIEW_COUNT, 5)
-    assert count is not None
+    request = validation.parse(PreviewCronRequest, call.json())
+    schedule, count = request.schedule, request.count
     now = int(services().clock()) + 1
-    return reply({
-        "cron": schedule.cron,
-        "timezone": schedule.timezone,
-        "description": schedule.describe(),
-        "nextFireTimes": [views.rfc3339(t) for t in schedule.next_fires(now, count)],
-    })
+    return reply(replies.CronPreview(
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        description=schedule.describe(),
+        nextFireTimes=[views.rfc3339(t) for t in schedule.next_fires(now, count)],
+    ))
 
 
 @endpoint()
 def get_signing_secret(call: Call) -> Response:
     app = call.app()
     item = services().signing.load(app)
-    data: dict[str, Any] = {"app": app, "signingSecret": item.signing_secret}
+    data = replies.SigningSecret(app=app, signingSecret=item.signing_secret)
     if item.previous_secret and (item.previous_until or 0) > services().clock():
-        data["previousSecret"] = item.previous_secret
-        data["previousUntil"] = views.rfc3339(int(item.previous_until))
+        data.previousSecret = item.previous_secret
+        data.previousUntil = views.rfc3339(int(item.previous_until))
     return reply(data)
 
 

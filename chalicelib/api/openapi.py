@@ -1,149 +1,77 @@
-"""The OpenAPI 3.1 document of the API, built from the same limits and codes the code checks with.
+"""The OpenAPI 3.1 document of the API: its paths and replies, with the schemas of the request and
+reply models (chalicelib.api.requests, chalicelib.api.replies) that validate requests and build
+replies, so what is published is what is checked.
 
-tests/test_openapi.py keeps it honest: every route is documented and every documented path is
-routed, the document validates, and real replies validate against its schemas.
+tests/component/test_openapi.py keeps it honest: every route is documented and every documented
+path is routed, the document validates, and real replies validate against its schemas.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.api import validation as v
-from chalicelib.errors import ErrorCode
-from chalicelib.fires.tasks import STATUS_NAMES
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api import replies
+from chalicelib.api.requests import (AppRef, AppTimersQuery, CreateTimerRequest, PreviewCronRequest, Request,
+                                     TasksQuery, TimerRef, UpdateTimerRequest)
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
+_REQUESTS: tuple[type[Request], ...] = (CreateTimerRequest, UpdateTimerRequest, PreviewCronRequest)
+_REPLIES: tuple[type[replies.Reply], ...] = (
+    replies.Error, replies.Health, replies.Created, replies.Timer, replies.TimerDetail, replies.TimerPage,
+    replies.Task, replies.TaskPage, replies.Triggered, replies.SigningSecret, replies.CronPreview,
+)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def schemas() -> dict[str, Any]:
+    """The components' schemas: requests as they are validated, replies as they are written."""
+    models: list[tuple[type[BaseModel], Any]] = [(m, "validation") for m in _REQUESTS]
+    models += [(m, "serialization") for m in _REPLIES]
+    _, top = models_json_schema(models, ref_template=_REF_TEMPLATE)
+    return top["$defs"]
 
 
-def _ok(data: dict[str, Any] | None = None) -> dict[str, Any]:
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF_TEMPLATE.format(model=model.__name__)}
+
+
+def _ok(data: type[BaseModel] | None = None) -> dict[str, Any]:
     properties: dict[str, Any] = {"code": {"const": 0}, "message": {"const": "ok"}}
     required = ["code", "message"]
     if data is not None:
-        properties["data"] = data
+        properties["data"] = _ref(data)
         required.append("data")
     return {"type": "object", "properties": properties, "required": required}
 
 
-def _string(max_length: int, **extra: Any) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length, **extra}
+def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: a query string has no null, so an optional field is just absent."""
+    branches = [b for b in prop.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) == 1 and len(prop["anyOf"]) == 2:
+        prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **branches[0]}
+    return {k: v for k, v in prop.items() if k not in ("title", "description") and (k, v) != ("default", None)}
 
 
-_TIME = {"type": "string", "format": "date-time"}
-_NULLABLE_INT = {"type": ["integer", "null"]}
-_NULLABLE_STRING = {"type": ["string", "null"]}
+def _query(model: type[Request]) -> list[dict[str, Any]]:
+    """A query model's fields as the operation's query parameters."""
+    schema = model.model_json_schema(mode="validation")
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = _not_null(prop)
+        param = {"name": name, "in": "query", "required": name in schema.get("required", ()), "schema": prop}
+        if "description" in schema["properties"][name]:
+            param["description"] = schema["properties"][name]["description"]
+        params.append(param)
+    return params
 
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "properties": {
-            "code": {"type": "integer", "enum": [int(c) for c in ErrorCode if c is not ErrorCode.OK]},
-            "message": {"type": "string"},
-            "data": {"type": "object", "properties": {"field": {"type": "string"}}},
-        },
-        "required": ["code", "message"],
-    },
-    "NotifyHTTPParam": {
-        "type": "object",
-        "properties": {
-            "url": _string(v.MAX_URL_LENGTH, pattern="^[Hh][Tt][Tt][Pp][Ss]?://"),
-            "method": {"type": "string", "enum": list(v.METHODS)},
-            "header": {"type": "object", "maxProperties": v.MAX_HEADERS,
-                       "additionalProperties": {"type": "string", "maxLength": v.MAX_HEADER_VALUE_LENGTH}},
-            "body": {"type": ["string", "null"], "description": f"at most {v.MAX_BODY_BYTES} bytes as UTF-8"},
-        },
-        "required": ["url", "method"],
-    },
-    "CreateTimerRequest": {
-        "type": "object",
-        "properties": {
-            "app": _string(v.MAX_APP_LENGTH),
-            "name": _string(v.MAX_NAME_LENGTH),
-            "cron": _string(v.MAX_CRON_LENGTH, examples=["*/5 * * * *", "*/3 * * * * *", "@hourly"]),
-            "timezone": _string(v.MAX_TIMEZONE_LENGTH, default="UTC", examples=["Europe/Berlin"]),
-            "status": {"type": "integer", "enum": [v.STATUS_DISABLED, v.STATUS_ENABLED],
-                       "default": v.STATUS_DISABLED},
-            "notifyHTTPParam": {"oneOf": [_ref("NotifyHTTPParam"),
-                                          {"type": "string", "description": "a JSON object, as a string"}]},
-        },
-        "required": ["app", "name", "cron", "notifyHTTPParam"],
-    },
-    "UpdateTimerRequest": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer", "minimum": 1, "maximum": v.MAX_TIMER_ID},
-            "app": _string(v.MAX_APP_LENGTH),
-            "version": {"type": "integer", "minimum": 1, "description": "refuse the change (409) unless the "
-                        "timer is at this version"},
-            "name": _string(v.MAX_NAME_LENGTH),
-            "cron": _string(v.MAX_CRON_LENGTH),
-            "timezone": _string(v.MAX_TIMEZONE_LENGTH),
-            "notifyHTTPParam": {"oneOf": [_ref("NotifyHTTPParam"), {"type": "string"}]},
-        },
-        "required": ["id", "app"],
-    },
-    "PreviewCronRequest": {
-        "type": "object",
-        "properties": {
-            "cron": _string(v.MAX_CRON_LENGTH),
-            "timezone": _string(v.MAX_TIMEZONE_LENGTH, default="UTC"),
-            "count": {"type": "integer", "minimum": 1, "maximum": v.MAX_PREVIEW_COUNT, "default": 5},
-        },
-        "required": ["cron"],
-    },
-    "Timer": {
-        "type": "object",
-        "properties": {
-            "timerId": {"type": "integer"}, "app": {"type": "string"}, "name": {"type": "string"},
-            "cron": {"type": "string"}, "timezone": {"type": "string"},
-            "status": {"type": "integer", "enum": [v.STATUS_DISABLED, v.STATUS_ENABLED]},
-            "version": {"type": "integer"}, "notifyHTTPParam": _ref("NotifyHTTPParam"),
-            "createdAt": _TIME, "updatedAt": _TIME,
-        },
-        "required": ["timerId", "app", "name", "cron", "timezone", "status", "version", "notifyHTTPParam",
-                     "createdAt", "updatedAt"],
-    },
-    "TimerDetail": {
-        "allOf": [_ref("Timer"), {
-            "type": "object",
-            "properties": {
-                "description": {"type": "string"},
-                "nextFireTimes": {"type": "array", "items": _TIME, "maxItems": 5},
-                "recent": {"type": "object", "properties": {
-                    k: {"type": "integer"} for k in ("tasks", "succeeded", "failed", "missed")}},
-            },
-            "required": ["description", "nextFireTimes", "recent"],
-        }],
-    },
-    "Task": {
-        "type": "object",
-        "properties": {
-            "timerId": {"type": "integer"}, "fireTime": _TIME, "fireMs": {"type": "integer"},
-            "status": {"type": "integer", "enum": sorted(STATUS_NAMES)},
-            "statusName": {"type": "string", "enum": [STATUS_NAMES[k] for k in sorted(STATUS_NAMES)]},
-            "attempts": {"type": "integer"}, "httpStatus": _NULLABLE_INT, "durationMs": _NULLABLE_INT,
-            "error": _NULLABLE_STRING, "responseBody": _NULLABLE_STRING, "manual": {"type": "boolean"},
-            "startedAt": {"type": ["string", "null"], "format": "date-time"},
-            "finishedAt": {"type": ["string", "null"], "format": "date-time"},
-        },
-        "required": ["timerId", "fireTime", "fireMs", "status", "statusName", "attempts", "manual"],
-    },
-}
 
-_ID = {"name": "id", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1,
-                                                                   "maximum": v.MAX_TIMER_ID}}
-_APP = {"name": "app", "in": "query", "required": True, "schema": _string(v.MAX_APP_LENGTH)}
-_PAGE = [
-    {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": v.MAX_PAGE_SIZE,
-                                                    "default": v.DEFAULT_PAGE_SIZE}},
-    {"name": "pageToken", "in": "query", "schema": {"type": "string"},
-     "description": "nextPageToken of the previous page, unchanged"},
-]
+_REF = _query(TimerRef)
 
 
 def _operation(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
-               body: str | None = None, errors: tuple[int, ...] = (400,)) -> dict[str, Any]:
+               body: type[Request] | None = None, errors: tuple[int, ...] = (400,)) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": ok}}}},
@@ -152,7 +80,7 @@ def _operation(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]]
         errors = (*errors, 401, 403)
     for status in errors:
         operation["responses"][str(status)] = {"description": "error",
-                                               "content": {"application/json": {"schema": _ref("Error")}}}
+                                               "content": {"application/json": {"schema": _ref(replies.Error)}}}
     if params:
         operation["parameters"] = params
     if body:
@@ -160,60 +88,47 @@ def _operation(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]]
     return operation
 
 
-_CREATE = _operation("Create a timer (disabled unless status is 2)", _ok({
-    "type": "object", "properties": {"timerId": {"type": "integer", "minimum": 1, "maximum": v.MAX_TIMER_ID}},
-    "required": ["timerId"]}), body="CreateTimerRequest", errors=(400, 409))
-_DISABLE = _operation("Disable a timer; queued fires are not made", _ok(), params=[_ID, _APP], errors=(400, 404))
-_DELETE = _operation("Delete a timer; its task records stay until they expire", _ok(), params=[_ID, _APP],
+_CREATE = _operation("Create a timer (disabled unless status is 2)", _ok(replies.Created), body=CreateTimerRequest,
+                     errors=(400, 409))
+_DISABLE = _operation("Disable a timer; queued fires are not made", _ok(), params=_REF, errors=(400, 404))
+_DELETE = _operation("Delete a timer; its task records stay until they expire", _ok(), params=_REF,
                      errors=(400, 404))
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "/health": {"get": {**_operation("Ready", _ok({"type": "object"}), errors=()), "security": []}},
+    "/health": {"get": {**_operation("Ready", _ok(replies.Health), errors=()), "security": []}},
     "/openapi.json": {"get": {**_operation("This document", {"type": "object"}, errors=()), "security": []}},
     "/xtimer/creatTimer": {"post": _CREATE},
     "/xtimer/createTimer": {"post": _CREATE},
-    "/xtimer/enableTimer": {"get": _operation("Enable a timer", _ok(), params=[_ID, _APP], errors=(400, 404))},
+    "/xtimer/enableTimer": {"get": _operation("Enable a timer", _ok(), params=_REF, errors=(400, 404))},
     "/xtimer/unableTimer": {"get": _DISABLE},
     "/xtimer/disableTimer": {"get": _DISABLE},
     "/xtimer/getTimer": {"get": _operation("A timer, its next 5 fire times and recent outcomes",
-                                           _ok(_ref("TimerDetail")), params=[_ID, _APP], errors=(400, 404))},
+                                           _ok(replies.TimerDetail), params=_REF, errors=(400, 404))},
     "/xtimer/getAppTimers": {"get": _operation(
         "An app's timers, newest first",
-        _ok({"type": "object", "properties": {"timers": {"type": "array", "items": _ref("Timer")},
-                                              "nextPageToken": {"type": "string"}, "total": {"type": "integer"}},
-             "required": ["timers"]}),
-        params=[_APP, {"name": "name", "in": "query", "schema": _string(v.MAX_NAME_LENGTH),
-                       "description": "only timers whose name contains this"}, *_PAGE])},
-    "/xtimer/updateTimer": {"post": _operation("Change a timer", _ok(_ref("Timer")), body="UpdateTimerRequest",
+        _ok(replies.TimerPage),
+        params=_query(AppTimersQuery))},
+    "/xtimer/updateTimer": {"post": _operation("Change a timer", _ok(replies.Timer), body=UpdateTimerRequest,
                                                errors=(400, 404, 409))},
     "/xtimer/deleteTimer": {"get": _DELETE},
     "/xtimer/timer": {"delete": _DELETE},
     "/xtimer/getTasks": {"get": _operation(
         "A timer's executions, newest first",
-        _ok({"type": "object", "properties": {"tasks": {"type": "array", "items": _ref("Task")},
-                                              "nextPageToken": {"type": "string"}}, "required": ["tasks"]}),
-        params=[_ID, _APP, {"name": "status", "in": "query",
-                            "schema": {"type": "integer", "enum": sorted(STATUS_NAMES)}}, *_PAGE],
+        _ok(replies.TaskPage),
+        params=_query(TasksQuery),
         errors=(400, 404))},
     "/xtimer/triggerTimer": {"get": _operation(
         "Run a timer once now",
-        _ok({"type": "object", "properties": {"timerId": {"type": "integer"}, "fireTime": _TIME,
-                                              "idempotencyKey": {"type": "string"}},
-             "required": ["timerId", "fireTime", "idempotencyKey"]}),
-        params=[_ID, _APP], errors=(400, 404))},
+        _ok(replies.Triggered),
+        params=_REF, errors=(400, 404))},
     "/xtimer/getSigningSecret": {"get": _operation(
         "The secret the app's callbacks are signed with (and the previous one during a rotation)",
-        _ok({"type": "object", "properties": {"app": {"type": "string"}, "signingSecret": {"type": "string"},
-                                              "previousSecret": {"type": "string"}, "previousUntil": _TIME},
-             "required": ["app", "signingSecret"]}),
-        params=[_APP])},
+        _ok(replies.SigningSecret),
+        params=_query(AppRef))},
     "/xtimer/previewCron": {"post": _operation(
         "Check a cron expression and list its next fire times",
-        _ok({"type": "object", "properties": {"cron": {"type": "string"}, "timezone": {"type": "string"},
-                                              "description": {"type": "string"},
-                                              "nextFireTimes": {"type": "array", "items": _TIME}},
-             "required": ["cron", "timezone", "description", "nextFireTimes"]}),
-        body="PreviewCronRequest")},
+        _ok(replies.CronPreview),
+        body=PreviewCronRequest)},
     # The web console (chalicelib/api/console): pages, not JSON; public, as the page asks for the key itself.
     "/console": {"get": {
         "summary": "The web console (an HTML page; its views are in the URL fragment, #/apps/<app>/...)",
@@ -227,7 +142,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "responses": {
             "200": {"description": "the file", "content": {
                 media: {"schema": {"type": "string"}} for media in ("text/css", "text/javascript", "image/svg+xml")}},
-            "404": {"description": "no such file", "content": {"application/json": {"schema": _ref("Error")}}},
+            "404": {"description": "no such file", "content": {"application/json": {"schema": _ref(replies.Error)}}},
         },
     }},
 }
@@ -245,7 +160,7 @@ def document() -> dict[str, Any]:
         },
         "paths": OPERATIONS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas(),
             "securitySchemes": {"appKey": {"type": "apiKey", "in": "header", "name": "X-Xtimer-Key",
                                            "description": "an API key of the app the call names; required "
                                                           "when XTIMER_AUTH=required (every deployed stage)"}},

@@ -1,46 +1,42 @@
-"""Timers and tasks as the API shows them (camelCase, RFC 3339 times)."""
+"""Timers and tasks as the API shows them (camelCase, RFC 3339 times): the reply models of
+chalicelib.api.replies, filled from the stored items."""
 from __future__ import annotations
 
-from typing import Any
-
+from chalicelib.api.replies import Callback, Task, Timer
 from chalicelib.clock import rfc3339, rfc3339_ms  # noqa: F401  (handlers use views.rfc3339)
-from chalicelib.storage.models import TaskModel, TimerModel, headers_of
 from chalicelib.fires.tasks import STATUS_NAMES
+from chalicelib.storage.models import TaskModel, TimerModel, headers_of
 
 
-def timer_view(timer: TimerModel) -> dict[str, Any]:
-    return {
-        "timerId": int(timer.id),
-        "app": timer.app,
-        "name": timer.name,
-        "cron": timer.cron,
-        "timezone": timer.timezone,
-        "status": int(timer.status),
-        "version": int(timer.version),
-        "notifyHTTPParam": {
-            "url": timer.notify.url,
-            "method": timer.notify.method,
-            "header": headers_of(timer),
-            "body": timer.notify.body,
-        },
-        "createdAt": rfc3339_ms(timer.created_at),
-        "updatedAt": rfc3339_ms(timer.updated_at),
-    }
+def timer_view(timer: TimerModel) -> Timer:
+    return Timer(
+        timerId=int(timer.id),
+        app=timer.app,
+        name=timer.name,
+        cron=timer.cron,
+        timezone=timer.timezone,
+        status=int(timer.status),
+        version=int(timer.version),
+        notifyHTTPParam=Callback(url=timer.notify.url, method=timer.notify.method, header=headers_of(timer),
+                                 body=timer.notify.body),
+        createdAt=rfc3339_ms(timer.created_at),
+        updatedAt=rfc3339_ms(timer.updated_at),
+    )
 
 
-def task_view(task: TaskModel) -> dict[str, Any]:
-    return {
-        "timerId": int(task.timer_id),
-        "fireTime": rfc3339_ms(task.fire_ms),
-        "fireMs": int(task.fire_ms),
-        "status": int(task.status),
-        "statusName": STATUS_NAMES.get(int(task.status), "unknown"),
-        "attempts": int(task.attempts or 0),
-        "httpStatus": None if task.http_status is None else int(task.http_status),
-        "durationMs": None if task.duration_ms is None else int(task.duration_ms),
-        "error": task.error,
-        "responseBody": task.response_body,
-        "manual": bool(task.manual),
-        "startedAt": rfc3339_ms(task.started_at),
-        "finishedAt": rfc3339_ms(task.finished_at),
-    }
+def task_view(task: TaskModel) -> Task:
+    return Task(
+        timerId=int(task.timer_id),
+        fireTime=rfc3339_ms(task.fire_ms),
+        fireMs=int(task.fire_ms),
+        status=int(task.status),
+        statusName=STATUS_NAMES.get(int(task.status), "unknown"),
+        attempts=int(task.attempts or 0),
+        httpStatus=None if task.http_status is None else int(task.http_status),
+        durationMs=None if task.duration_ms is None else int(task.duration_ms),
+        error=task.error,
+        responseBody=task.response_body,
+        manual=bool(task.manual),
+        startedAt=rfc3339_ms(task.started_at),
+        finishedAt=rfc3339_ms(task.finished_at),
+    )

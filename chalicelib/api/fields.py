@@ -1,0 +1,239 @@
+"""The request fields: each one type that pydantic both checks and describes in /openapi.json.
+
+A field's limits are written once (chalicelib.api.limits) and reach the schema through the type's
+constraints. Where pydantic's own check says what the API has always said, pydantic checks it and
+chalicelib.api.field_errors words its error; where it cannot (an IANA zone, a callback URL, a
+header, the id's digits in a query string), a validator checks it first and `refuse`s with the
+API's message, and the constraints after it describe the same rule (and hold it once more).
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Callable, Literal, NoReturn, Optional
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, StringConstraints, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from chalicelib.api import limits
+from chalicelib.delivery import callback_policy
+from chalicelib.errors import ErrorCode
+from chalicelib.timers.schedule import CronError, Schedule, parse_schedule
+from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
+
+REFUSAL = "xtimer"  # the pydantic error type of a `refuse`d value; its context carries code and message
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an RFC 9110 token
+HEADER_VALUE = r"^[^\r\n\x00]*$"
+RESERVED_HEADER_PREFIX = "x-xtimer-"
+
+# What "is required" says for a field given as null or left out, where it says more than that.
+MISSING: dict[str, str] = {
+    "id": "is required: pass the timerId that creatTimer returned",
+    "cron": "is required, e.g. \"*/5 * * * *\" (every 5 minutes)",
+    "notifyHTTPParam": "is required: an object with url and method",
+}
+
+
+def refuse(message: str, code: ErrorCode = ErrorCode.INVALID_FIELD, *, whole_request: bool = False) -> NoReturn:
+    """Fail validation with the API's own message (and code); the error names the field it is raised
+    for, unless it is about the `whole_request`."""
+    raise PydanticCustomError(REFUSAL, "{message}", {"message": message, "code": int(code),
+                                                     "whole_request": whole_request})
+
+
+def json_type(value: Any) -> str:
+    """What a JSON value is, as a message says it: "a number", "an array", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def text(max_length: int, *checks: Callable[[str], str], **schema: Any) -> Any:
+    """A non-empty string, stripped, of at most `max_length` characters and no control characters;
+    then `checks` in turn. pydantic checks it all but `checks`; field_errors words its errors."""
+    return Annotated[str, StringConstraints(strict=True, min_length=1, max_length=max_length,
+                                            pattern=NO_CONTROL_CHARACTERS),
+                     BeforeValidator(_strip), *(AfterValidator(check) for check in checks), Field(**schema)]
+
+
+def _callback_url(url: str) -> str:
+    if re.search(r"\s", url):
+        refuse("must not contain spaces; percent-encode them")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as exc:
+        refuse(f"is not a valid URL ({exc})")
+    if parts.scheme.lower() not in {"http", "https"}:
+        refuse(f"must start with http:// or https://, got {url[:40]!r}")
+    if not parts.hostname:
+        refuse("has no host name, e.g. https://example.com/hook")
+    if parts.username or parts.password:
+        refuse("must not carry a user name or password; put credentials in a header")
+    reason = callback_policy.refusal(parts.hostname)
+    if reason:
+        refuse(reason)
+    return url
+
+
+def _method(method: str) -> str:
+    method = method.upper()
+    if method not in METHODS:
+        refuse(f"{method!r} is not supported; use one of {', '.join(METHODS)}")
+    return method
+
+
+def _headers(value: Any) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        refuse(f"must be an object of string to string, not {json_type(value)}")
+    if len(value) > limits.MAX_HEADERS:
+        refuse(f"has {len(value)} entries; at most {limits.MAX_HEADERS} are allowed")
+    for name, val in value.items():
+        if not re.fullmatch(HEADER_NAME, name) or len(name) > limits.MAX_HEADER_NAME_LENGTH:
+            refuse(f"{name[:60]!r} is not a valid header name (letters, digits and -_. only)")
+        if name.lower().startswith(RESERVED_HEADER_PREFIX):
+            refuse(f"{name!r}: X-Xtimer-* headers are set by the service and cannot be given")
+        if not isinstance(val, str):
+            refuse(f"{name}: the value must be a string, not {json_type(val)}")
+        if len(val) > limits.MAX_HEADER_VALUE_LENGTH:
+            refuse(f"{name}: the value is longer than {limits.MAX_HEADER_VALUE_LENGTH} characters")
+        if not re.fullmatch(HEADER_VALUE, val):
+            refuse(f"{name}: the value must not contain line breaks")
+    return value
+
+
+def _body(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        refuse(f"must be a string, not {json_type(value)}; to send JSON, send it as a string")
+    if len(value.encode("utf-8")) > limits.MAX_BODY_BYTES:
+        refuse(f"is larger than {limits.MAX_BODY_BYTES} bytes")
+    return value
+
+
+def check_timezone(value: Any) -> str:
+    """An IANA time zone name, stripped; every refusal is INVALID_TIMEZONE."""
+    code = ErrorCode.INVALID_TIMEZONE
+    if not isinstance(value, str) or not value.strip():
+        refuse("must be an IANA time zone name such as UTC, Europe/Berlin or America/New_York", code)
+    if len(value) > limits.MAX_TIMEZONE_LENGTH:
+        refuse(f"is longer than {limits.MAX_TIMEZONE_LENGTH} characters", code)
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        refuse(f"{value!r} is not a known IANA time zone; use e.g. UTC, Europe/Berlin, Asia/Shanghai", code)
+    return value.strip()
+
+
+def _status(value: Any) -> Any:
+    if value is None:
+        return STATUS_DISABLED
+    if isinstance(value, str) and value.strip() in {"1", "2"}:
+        value = int(value)
+    if isinstance(value, bool) or value not in (STATUS_DISABLED, STATUS_ENABLED):
+        refuse(f"must be 1 (disabled) or 2 (enabled), got {value!r}")
+    return int(value)
+
+
+def _timer_id(value: Any) -> Any:
+    if value is None or value == "":
+        refuse(MISSING["id"])
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        refuse(f"must be an integer, not {json_type(value)}")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*\d{1,16}\s*", value):
+            refuse(f"must be a positive integer, got {value[:40]!r}")
+        value = int(value)
+    if not 0 < value <= limits.MAX_TIMER_ID:
+        refuse(f"must be between 1 and {limits.MAX_TIMER_ID}, got {value}")
+    return value
+
+
+def bounded_int(low: int, high: int, default: int | None, **schema: Any) -> Any:
+    """An optional integer within [low, high]: a number, or its digits (a query string's); null or
+    an empty string is `default`."""
+
+    def check(value: Any) -> Any:
+        if value is None or value == "":
+            return default
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            refuse(f"must be an integer from {low} to {high}, got {str(value)[:40]!r}")
+        return value
+
+    number = Annotated[int, Field(strict=True, ge=low, le=high)]
+    return Annotated[number if default is not None else Optional[number], BeforeValidator(check),
+                     Field(default=default, **schema)]
+
+
+# A cron expression as /openapi.json describes it; parse_schedule holds the same limits.
+CronText = Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_CRON_LENGTH),
+                     Field(examples=["*/5 * * * *", "*/3 * * * * *", "@hourly"])]
+
+
+def _schedule(value: Any, info: ValidationInfo) -> Any:
+    """The cron, parsed in the time zone given before it. Without a valid zone there is nothing to
+    parse against: the zone's error is the one to report, so the cron is left as it came."""
+    if value is None:
+        refuse(MISSING["cron"])
+    if "timezone" not in info.data:
+        return value
+    try:
+        return parse_schedule(value, info.data["timezone"])
+    except CronError as exc:
+        refuse(str(exc), ErrorCode.INVALID_CRON)
+
+
+def _cron_text(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        refuse("must be a non-empty string, e.g. \"*/5 * * * *\"", ErrorCode.INVALID_CRON)
+    return value.strip()
+
+
+AppName = text(limits.MAX_APP_LENGTH)
+TimerName = text(limits.MAX_NAME_LENGTH)
+CallbackUrl = text(limits.MAX_URL_LENGTH, _callback_url, format="uri",
+                   description="where the callback goes: an http:// or https:// URL, without credentials")
+CallbackMethod = text(limits.MAX_METHOD_LENGTH, _method, json_schema_extra={"enum": list(METHODS)},
+                      description="the callback's HTTP method (any letter case)")
+CallbackHeaders = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=limits.MAX_HEADER_NAME_LENGTH, pattern=HEADER_NAME)],
+         Annotated[str, StringConstraints(max_length=limits.MAX_HEADER_VALUE_LENGTH, pattern=HEADER_VALUE)]],
+    Field(max_length=limits.MAX_HEADERS, description="headers of the callback; X-Xtimer-* are the service's own"),
+    BeforeValidator(_headers),
+]
+CallbackBody = Annotated[
+    Optional[Annotated[str, StringConstraints(max_length=limits.MAX_BODY_BYTES)]],
+    BeforeValidator(_body),
+    Field(description=f"the callback's body, at most {limits.MAX_BODY_BYTES} bytes as UTF-8"),
+]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_TIMEZONE_LENGTH),
+                     BeforeValidator(check_timezone), Field(examples=["Europe/Berlin"])]
+Status = Annotated[Literal[1, 2], BeforeValidator(_status),
+                   Field(description="1: disabled, 2: enabled (fires on its schedule)")]
+TimerId = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_TIMER_ID), BeforeValidator(_timer_id)]
+# A cron to parse (creatTimer, previewCron: into a Schedule), or to pass on (updateTimer: the timer
+# store parses it against the timer's zone, and words its errors).
+Cron = Annotated[Schedule, PlainValidator(_schedule, json_schema_input_type=CronText)]
+CronChange = Annotated[Optional[str], PlainValidator(_cron_text, json_schema_input_type=Optional[CronText])]

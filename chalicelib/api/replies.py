@@ -1,0 +1,143 @@
+"""What the API answers inside the envelope's `data`, as pydantic models: the views build replies
+with them and /openapi.json publishes their serialization schema, so the two cannot drift apart.
+
+A field that a reply leaves out when it has no value (a last page's nextPageToken) is typed
+`... | SkipJsonSchema[None] = omitted()`: not null in the schema, and left out of the reply (it is
+dumped with exclude_unset) unless it is set.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from chalicelib.api import limits
+from chalicelib.errors import ErrorCode
+from chalicelib.fires.tasks import STATUS_NAMES
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omitted(**schema: Any) -> Any:
+    """A field a reply may leave out: None until set, and then not written."""
+    return Field(default=None, json_schema_extra=_no_default, **schema)
+
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+TaskStatus = Literal[tuple(sorted(STATUS_NAMES))]  # type: ignore[valid-type]
+TaskStatusName = Literal[(*(STATUS_NAMES[k] for k in sorted(STATUS_NAMES)), "unknown")]  # type: ignore[valid-type]
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def dump(self) -> dict[str, Any]:
+        """The reply as the envelope's data: JSON values, fields never set left out."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Callback(Reply):
+    """A timer's callback as stored (checked when it was given: see NotifyHTTPParam)."""
+
+    url: str
+    method: str
+    header: dict[str, str]
+    body: Optional[str]
+
+
+class Timer(Reply):
+    timerId: int  # noqa: N815
+    app: str
+    name: str
+    cron: str
+    timezone: str
+    status: Literal[1, 2]
+    version: int
+    notifyHTTPParam: Callback  # noqa: N815
+    createdAt: Timestamp  # noqa: N815
+    updatedAt: Timestamp  # noqa: N815
+
+
+class RecentCounts(Reply):
+    tasks: int
+    succeeded: int
+    failed: int
+    missed: int
+
+
+class TimerDetail(Timer):
+    description: str
+    nextFireTimes: list[Timestamp] = Field(max_length=5)  # noqa: N815
+    recent: RecentCounts
+
+
+class Task(Reply):
+    timerId: int  # noqa: N815
+    fireTime: Timestamp  # noqa: N815
+    fireMs: int  # noqa: N815
+    status: TaskStatus
+    statusName: TaskStatusName  # noqa: N815
+    attempts: int
+    httpStatus: Optional[int]  # noqa: N815
+    durationMs: Optional[int]  # noqa: N815
+    error: Optional[str]
+    responseBody: Optional[str]  # noqa: N815
+    manual: bool
+    startedAt: Optional[Timestamp]  # noqa: N815
+    finishedAt: Optional[Timestamp]  # noqa: N815
+
+
+class Created(Reply):
+    timerId: int = Field(ge=1, le=limits.MAX_TIMER_ID)  # noqa: N815
+
+
+class TimerPage(Reply):
+    timers: list[Timer]
+    nextPageToken: str | SkipJsonSchema[None] = omitted()  # noqa: N815
+    total: int | SkipJsonSchema[None] = omitted(description="the app's timers (without a name filter)")
+
+
+class TaskPage(Reply):
+    tasks: list[Task]
+    nextPageToken: str | SkipJsonSchema[None] = omitted()  # noqa: N815
+
+
+class Triggered(Reply):
+    timerId: int  # noqa: N815
+    fireTime: Timestamp  # noqa: N815
+    idempotencyKey: str  # noqa: N815
+
+
+class SigningSecret(Reply):
+    app: str
+    signingSecret: str  # noqa: N815
+    previousSecret: str | SkipJsonSchema[None] = omitted()  # noqa: N815
+    previousUntil: Timestamp | SkipJsonSchema[None] = omitted()  # noqa: N815
+
+
+class CronPreview(Reply):
+    cron: str
+    timezone: str
+    description: str
+    nextFireTimes: list[Timestamp]  # noqa: N815
+
+
+class Health(Reply):
+    status: Literal["ok"]
+
+
+class ErrorData(Reply):
+    field: str | SkipJsonSchema[None] = omitted()
+
+
+class Error(Reply):
+    """Every error reply: a non-zero code, what was wrong and how to fix it, and the field at fault."""
+
+    code: Literal[tuple(int(c) for c in ErrorCode if c is not ErrorCode.OK)]  # type: ignore[valid-type]
+    message: str
+    data: ErrorData | SkipJsonSchema[None] = omitted()
+
+
+REPLIES: tuple[type[Reply], ...] = (Error, Timer, TimerDetail, Task)

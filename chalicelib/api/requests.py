@@ -1,0 +1,168 @@
+"""The requests the API takes, as pydantic models: what validates a request is what /openapi.json
+publishes (chalicelib.api.openapi takes their model_json_schema). Each model yields the domain's
+own values (TimerSpec, NotifyParams, Changes) for the timer store.
+
+A model's fields are declared in the order they are checked in; `check_order` names the order
+their errors are reported in where it differs (a cron is parsed after the time zone it is in, but
+a missing cron is reported before a bad zone).
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, ClassVar, Optional
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError
+from pydantic import model_validator
+
+from chalicelib.api import limits
+from chalicelib.api.fields import (AppName, CallbackBody, CallbackHeaders, CallbackMethod, CallbackUrl, Cron,
+                                   CronChange, MISSING, Status, TimerId, TimerName, TimeZone, bounded_int, refuse)
+from chalicelib.errors import ErrorCode
+from chalicelib.fires.tasks import STATUS_NAMES
+from chalicelib.timers.schedule import Schedule
+from chalicelib.timers.spec import Changes, NotifyParams, TimerSpec
+from chalicelib.timers.status import STATUS_DISABLED
+
+
+class Request(BaseModel):
+    """A request's fields; unknown ones are ignored, as they always were."""
+
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
+    check_order: ClassVar[tuple[str, ...]] = ()
+
+
+class NotifyHTTPParam(Request):
+    """The callback a timer makes."""
+
+    url: CallbackUrl
+    method: CallbackMethod
+    header: CallbackHeaders = Field(default_factory=dict)
+    body: CallbackBody = None
+
+    def params(self) -> NotifyParams:
+        return NotifyParams(url=self.url, method=self.method, header=dict(self.header), body=self.body)
+
+
+def _decode_notify(value: Any) -> Any:
+    if value is None:
+        refuse(MISSING["notifyHTTPParam"])
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            refuse("is a string but not valid JSON; send an object or a JSON string of one")
+    return value
+
+
+# The spec's example sends notifyHTTPParam as a string holding the JSON object; both are taken.
+JsonString = Annotated[str, Field(description="a NotifyHTTPParam object, as a string of JSON",
+                                  json_schema_extra={"contentMediaType": "application/json"})]
+Notify = Annotated[NotifyHTTPParam, BeforeValidator(_decode_notify, json_schema_input_type=NotifyHTTPParam | JsonString)]
+
+
+class AppRef(Request):
+    """A call about one app's timers (query string or body)."""
+
+    app: AppName
+
+
+class TimerRef(AppRef):
+    """A call about one timer (query string)."""
+
+    id: TimerId
+
+
+class CreateTimerRequest(Request):
+    """creatTimer's body, checked field by field in the order the spec lists them."""
+
+    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status")
+
+    app: AppName
+    name: TimerName
+    timezone: Annotated[TimeZone, BeforeValidator(lambda v: "UTC" if v is None else v)] = "UTC"
+    cron: Cron
+    notifyHTTPParam: Notify  # noqa: N815  (the spec's name)
+    status: Status = STATUS_DISABLED
+
+    def spec(self) -> TimerSpec:
+        return TimerSpec(app=self.app, name=self.name, schedule=self.cron, notify=self.notifyHTTPParam.params(),
+                         status=self.status)
+
+
+_CHANGES = ("name", "cron", "timezone", "notifyHTTPParam")
+
+
+class UpdateTimerRequest(AppRef):
+    """updateTimer's body: the timer, then what changes in it, each checked as creatTimer checks it
+    (a cron's shape first: it is parsed by the timer store, against the timer's zone or the new one)."""
+
+    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", "version")
+
+    id: TimerId
+    name: Optional[TimerName] = None
+    cron: CronChange = None
+    timezone: Optional[TimeZone] = None
+    notifyHTTPParam: Optional[Notify] = None  # noqa: N815  (the spec's name)
+    version: bounded_int(1, limits.MAX_VERSION, None,  # type: ignore[valid-type]
+                         description="refuse the change (409) unless the timer is at this version")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _something_to_change(cls, data: Any, handler: ModelWrapValidatorHandler[UpdateTimerRequest]
+                             ) -> UpdateTimerRequest:
+        """Nothing to change is reported before a bad version (and after everything else)."""
+        nothing = isinstance(data, dict) and all(data.get(key) is None for key in _CHANGES)
+        try:
+            request = handler(data)
+        except ValidationError as exc:
+            if nothing and all(error["loc"][:1] == ("version",) for error in exc.errors()):
+                refuse(f"nothing to change: give at least one of {', '.join(_CHANGES)}", ErrorCode.INVALID_REQUEST,
+                       whole_request=True)
+            raise
+        if nothing:
+            refuse(f"nothing to change: give at least one of {', '.join(_CHANGES)}", ErrorCode.INVALID_REQUEST,
+                   whole_request=True)
+        return request
+
+    def changes(self) -> Changes:
+        notify = self.notifyHTTPParam
+        return Changes(name=self.name, cron=self.cron, timezone=self.timezone,
+                       notify=None if notify is None else notify.params())
+
+
+class PreviewCronRequest(Request):
+    """previewCron's body."""
+
+    check_order = ("cron", "timezone", "count")
+
+    timezone: Annotated[TimeZone, BeforeValidator(lambda v: "UTC" if v is None else v)] = "UTC"
+    cron: Cron
+    count: bounded_int(1, limits.MAX_PREVIEW_COUNT, limits.DEFAULT_PREVIEW_COUNT)  # type: ignore[valid-type]
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.cron
+
+
+_PAGE_TOKEN = "nextPageToken of the previous page, unchanged"
+
+
+class AppTimersQuery(AppRef):
+    """getAppTimers' query string."""
+
+    pageSize: bounded_int(1, limits.MAX_PAGE_SIZE, limits.DEFAULT_PAGE_SIZE)  # type: ignore[valid-type]  # noqa: N815
+    name: Optional[TimerName] = Field(default=None, description="only timers whose name contains this")
+    pageToken: Optional[str] = Field(default=None, description=_PAGE_TOKEN)  # noqa: N815
+
+
+class TasksQuery(TimerRef):
+    """getTasks' query string."""
+
+    pageSize: bounded_int(1, limits.MAX_PAGE_SIZE, limits.DEFAULT_PAGE_SIZE)  # type: ignore[valid-type]  # noqa: N815
+    status: bounded_int(min(STATUS_NAMES), max(STATUS_NAMES), None,  # type: ignore[valid-type]
+                        description="only tasks in this status: "
+                                    + ", ".join(f"{k} {v}" for k, v in sorted(STATUS_NAMES.items())))
+    pageToken: Optional[str] = Field(default=None, description=_PAGE_TOKEN)  # noqa: N815
+
+
+REQUEST_BODIES: tuple[type[Request], ...] = (CreateTimerRequest, UpdateTimerRequest, PreviewCronRequest)
