@@ -213,14 +213,15 @@ def _cron_text(value: Any) -> Any:
 
 AppName = text(limits.MAX_APP_LENGTH)
 TimerName = text(limits.MAX_NAME_LENGTH)
-CallbackUrl = text(limits.MAX_URL_LENGTH, _callback_url, format="uri",
+CallbackUrl = text(limits.MAX_URL_LENGTH, _callback_url, json_schema_extra={"format": "uri"},
                    description="where the callback goes: an http:// or https:// URL, without credentials")
 CallbackMethod = text(limits.MAX_METHOD_LENGTH, _method, json_schema_extra={"enum": list(METHODS)},
                       description="the callback's HTTP method (any letter case)")
 CallbackHeaders = Annotated[
     dict[Annotated[str, StringConstraints(max_length=limits.MAX_HEADER_NAME_LENGTH, pattern=HEADER_NAME)],
          Annotated[str, StringConstraints(max_length=limits.MAX_HEADER_VALUE_LENGTH, pattern=HEADER_VALUE)]],
-    Field(max_length=limits.MAX_HEADERS, description="headers of the callback; X-Xtimer-* are the service's own"),
+    Field(max_length=limits.MAX_HEADERS, description="headers of the callback; X-Xtimer-* are the service's own",
+          json_schema_extra={"additionalProperties": False}),  # a name the pattern does not match is refused
     BeforeValidator(_headers),
 ]
 CallbackBody = Annotated[
