@@ -5,7 +5,7 @@ They are documented in docs/api.md ("Limits"); change both together.
 """
 from __future__ import annotations
 
-from chalicelib.timers.schedule import MAX_CRON_LENGTH
+from chalicelib.timers.schedule import MAX_CRON_LENGTH  # noqa: F401  (the parser holds it; re-exported)
 
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_APP_LENGTH = 128
