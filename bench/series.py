@@ -159,7 +159,7 @@ def plan_held_window(cfg: SeriesConfig, maker: TimerMaker, label: str) -> HeldPl
     after all timers would be created, plus the margin."""
     cron_outside = outside_the_run()
     with ThreadPoolExecutor(cfg.threads) as pool:
-        maker.probe(pool, range(cfg.threads * 2), cron_outside)  # warm-up (the stack's and moto's first calls), not timed
+        maker.probe(pool, range(cfg.threads * 2), cron_outside)  # warm-up (the stack's, moto's first calls): untimed
         probe_rate = maker.probe(pool, range(cfg.threads * 2, cfg.threads * 2 + cfg.probe), cron_outside)
     estimate = cfg.timers / probe_rate + cfg.margin_s
     start = math.ceil((time.time() + estimate) / 60) * 60
