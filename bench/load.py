@@ -17,10 +17,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shlex
 import sys
 import threading
 import time
@@ -183,7 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """The load test, step by step: stack up, probe and pick T, create the timers, await the
     minute's fires, analyse."""
     described = machine.describe()
-    stem = "load-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{args.label}" if args.label else "")
+    stem = report.stem("load", args.label)
     env = stack_env(args)
     stack = StackProcess(args.out / "raw" / f"{stem}-stack.log", pollers=args.pollers, env=env,
                          extra_args=tuple(args.stack_arg))
@@ -206,7 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu_percent = CpuMeter.percent(awaited.cpu_at_start, awaited.cpu_at_end) if awaited.cpu_at_start else {}
     return {
         "benchmark": "load",
-        "command": "python -m bench.load" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""),
+        "command": report.command("bench.load"),
         "stem": stem,
         "machine": described,
         "config": {"timers": args.timers, "threads": args.threads, "probe": args.probe, "margin_s": args.margin,
@@ -294,11 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = run(args)
     print()
     print(table(outcome))
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{outcome['stem']}.json"
-    json_path.write_text(json.dumps(outcome, indent=2) + "\n", encoding="utf-8")
-    md_path = args.out / f"{outcome['stem']}.md"
-    md_path.write_text(markdown(outcome), encoding="utf-8")
+    json_path, md_path = report.write(outcome, outcome["stem"], args.out, render=markdown)
     print(f"\nwrote {json_path} and {md_path}")
     r = outcome["result"]
     return 0 if r["missing"] == 0 and r["duplicates"] == 0 and r["early"] == 0 else 1

@@ -275,7 +275,7 @@ def watch_window(args: argparse.Namespace, stack: StackProcess, receiver: Receiv
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark, step by step: stack up, create and enable the timers, watch the window, analyse."""
     described = machine.describe()
-    stem = "precision-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{args.label}" if args.label else "")
+    stem = report.stem("precision", args.label)
     raw = args.out / "raw"
     env = stack_env(args)
     stack = StackProcess(raw / f"{stem}-stack.log", pollers=args.pollers, env=env,
@@ -332,7 +332,7 @@ def document(args: argparse.Namespace, stem: str, described: dict[str, Any], env
     """The run's JSON: the command, the machine, the configuration, the stack's figures and the result."""
     return {
         "benchmark": "precision",
-        "command": "python -m bench.precision" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""),
+        "command": report.command("bench.precision"),
         "stem": stem,
         "machine": described,
         "config": {"timers": args.timers, "minutes": args.minutes, "crons": args.crons, "pollers": args.pollers,

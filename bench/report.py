@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,14 +150,26 @@ def markdown(run: dict[str, Any]) -> str:
     return "\n".join(_markdown_summary(run) + _markdown_by_cron(run["result"]) + _markdown_throughput_and_checks(run))
 
 
-def write(run: dict[str, Any], stem: str, directory: Path = RESULTS) -> tuple[Path, Path]:
+def stem(kind: str, label: str = "") -> str:
+    """A run's result files' name: <kind>-<UTC time>[-<label>]."""
+    return f"{kind}-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{label}" if label else "")
+
+
+def command(module: str) -> str:
+    """This process's command line, as `python -m <module> ...`, for the reports."""
+    return f"python -m {module}" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+
+
+def write(run: dict[str, Any], stem: str, directory: Path = RESULTS,
+          render: Callable[[dict[str, Any]], str] = markdown) -> tuple[Path, Path]:
+    """<stem>.json (written whole or not at all) and <stem>.md, `render`ed from the run."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / f"{stem}.json"
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     os.replace(tmp, json_path)
     md_path = directory / f"{stem}.md"
-    md_path.write_text(markdown(run), encoding="utf-8")
+    md_path.write_text(render(run), encoding="utf-8")
     return json_path, md_path
 
 
