@@ -12,6 +12,9 @@ late ones until all have arrived or `grace` seconds after the window (later ones
 missing). Meanwhile bench.naive's NaiveTicker sends the same timers' fires (every `stride`-th
 timer's when a minute holds more than `naive_cap` fires) at each minute boundary of the run, to
 the same receiver under /naive/.
+
+A series is declared in bench.suite's plans (FULL, QUICK) as a SeriesConfig; here, timer_specs
+decides its timers' names and crons, and label() and title() name it.
 """
 from __future__ import annotations
 
@@ -99,6 +102,11 @@ def title(cfg: SeriesConfig) -> str:
     return f"precision, {cfg.timers:,} timer{'' if cfg.timers == 1 else 's'}"
 
 
+def timer_specs(cfg: SeriesConfig, minutes: list[int] | None) -> list[tuple[str, str]]:
+    """Each timer's name and cron: what a series' timers do is decided here only."""
+    return [(f"t{i:05d}", cron(i, cfg.period_s, minutes)) for i in range(cfg.timers)]
+
+
 def stack_env(cfg: SeriesConfig) -> dict[str, str]:
     """The stack's quotas, raised so that they refuse none of the series' timers or fires."""
     return {"XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": "100000000",
@@ -174,7 +182,7 @@ def create_timers(cfg: SeriesConfig, maker: TimerMaker, held: HeldPlan | None, l
     """Creates and enables timers t00000.. with their crons, `cfg.threads` at a time."""
     from tqdm import tqdm
 
-    specs = [(f"t{i:05d}", cron(i, cfg.period_s, held.minutes if held else None)) for i in range(cfg.timers)]
+    specs = timer_specs(cfg, held.minutes if held else None)
     t0 = time.time()
     with ThreadPoolExecutor(cfg.threads) as pool, \
             tqdm(total=cfg.timers, desc=f"{label}: create+enable", unit="timer", disable=not progress,
