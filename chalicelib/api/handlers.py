@@ -9,7 +9,7 @@ import functools
 import json
 import logging
 import uuid
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 from chalice import Response
 
@@ -203,8 +203,7 @@ def trigger_timer(call: Call) -> Response:
 def preview_cron(call: Call) -> Response:
     body = call.json()
     schedule = validation.schedule(body)
-    count = validation.bounded_int(body, "count", 1, validation.MAX_PREVIEW_COUNT, 5)
-    assert count is not None
+    count = cast(int, validation.bounded_int(body, "count", 1, validation.MAX_PREVIEW_COUNT, 5))  # has a default
     now = int(services().clock()) + 1
     return reply({
         "cron": schedule.cron,

@@ -171,8 +171,7 @@ def notify_params(data: Mapping[str, Any]) -> NotifyParams:
 
 def callback_url(raw: Mapping[str, Any]) -> str:
     label = "notifyHTTPParam.url"
-    url = text(raw, "url", MAX_URL_LENGTH, label=label)
-    assert url is not None
+    url: str = text(raw, "url", MAX_URL_LENGTH, label=label)  # type: ignore[assignment]  # required: never None
     if re.search(r"\s", url):
         raise InvalidField(label, "must not contain spaces; percent-encode them")
     try:

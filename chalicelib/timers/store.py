@@ -236,19 +236,18 @@ class TimerStore:
                 actions.append(TimerModel.fire_rate.set(new_rate))
         if changes.notify is not None:
             actions.append(TimerModel.notify.set(NotifyAttribute(**changes.notify.to_dict())))
-        renamed = changes.name is not None and changes.name != timer.name
-        if renamed:
-            actions.append(TimerModel.name.set(changes.name))
+        new_name = changes.name if changes.name is not None and changes.name != timer.name else None
+        if new_name is not None:
+            actions.append(TimerModel.name.set(new_name))
         try:
             with _transaction() as tx:
                 tx.update("timer", timer, actions=actions, condition=TimerModel.version == timer.version)
                 if rate_change:
                     _charge_fire_rate(tx, app, rate_change)
-                if renamed:
-                    assert changes.name is not None
+                if new_name is not None:
                     tx.delete("old name", TimerNameModel(TimerNameModel.key_for(app, timer.name)),
                               condition=TimerNameModel.timer_id == timer.id)
-                    tx.save("new name", TimerNameModel(key=TimerNameModel.key_for(app, changes.name),
+                    tx.save("new name", TimerNameModel(key=TimerNameModel.key_for(app, new_name),
                                                        timer_id=timer.id),
                             condition=TimerNameModel.key.does_not_exist())
         except TransactWriteError as exc:
@@ -258,7 +257,7 @@ class TimerStore:
             if "rate" in failed:
                 raise _rate_quota_error(app, rate_change) from None
             if "new name" in failed:
-                raise DuplicateTimerName(app, changes.name or "") from None
+                raise DuplicateTimerName(app, new_name or "") from None
             raise
         timer = self.get(app, timer_id)
         if schedule_changed:
