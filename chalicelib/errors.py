@@ -24,7 +24,7 @@ class ErrorCode(IntEnum):
     UNSUPPORTED_MEDIA_TYPE = 41500
     QUOTA_EXCEEDED = 42900
     INTERNAL = 50000
-    UNAVAILABLE = 50300
+    UNAVAILABLE = 50300  # AWS throttled us or failed in passing, after the SDK's retries: retry later
 
     @property
     def http_status(self) -> int:
@@ -80,3 +80,14 @@ class VersionConflict(XtimerError):
 class QuotaExceeded(XtimerError):
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.QUOTA_EXCEEDED, message)
+
+
+class ServiceUnavailable(XtimerError):
+    RETRY_AFTER_SECONDS = 2
+
+    def __init__(self, incident: str) -> None:
+        super().__init__(
+            ErrorCode.UNAVAILABLE,
+            f"the service is briefly unavailable (its storage or queue is busy or unreachable; incident "
+            f"{incident}): retry in a few seconds",
+        )

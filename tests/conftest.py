@@ -14,6 +14,7 @@ from chalicelib.storage import aws, models, resources
 from chalicelib.fires.queue import FireQueue
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.fires.tasks import TaskRecords
+from tests.support import fuzz
 from tests.support.aws_calls import CALLS, CallLog
 from tests.support.fake_clock import FakeClock, at
 from tests.support.pipeline import LEASE_MS
@@ -91,8 +92,15 @@ RUNS_LAST = "runs_last"
 _SESSION: dict = {"deselected": 0, "whole_suite": False, "modules": set()}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-examples", type=int, default=fuzz.DEFAULT_EXAMPLES, metavar="N",
+                     help="examples per API operation in tests/component/test_fuzz.py "
+                          f"(default {fuzz.DEFAULT_EXAMPLES}; e.g. 500 for a long run)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{RUNS_LAST}: run after every other test (it reads what they did)")
+    fuzz.set_examples(config.getoption("fuzz_examples"))
 
 
 KINDS = ("unit", "component", "e2e")

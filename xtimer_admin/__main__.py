@@ -101,13 +101,17 @@ def secret_rotate(app: str, grace_hours: int) -> None:
 @click.option("--max", "limit", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True,
               help="Move at most this many messages.")
 def redrive(limit: int) -> None:
-    """Move dead-lettered fires back to the fire queue, to be tried again (do it once the receiver is fixed)."""
+    """Move dead-lettered fires back to the fire queue, to be tried again (do it once the receiver is fixed).
+
+    Prints {"moved", "left", "failed", "remaining"} as JSON, and a sentence on stderr; exits 1 if
+    a fire could not be moved or messages remain (run it again)."""
     from chalicelib.delivery.redrive import redrive_dead_letters
     from chalicelib.wiring import services
     parts = services()
     report = redrive_dead_letters(limit=limit, queue=parts.queue, tasks=parts.tasks)
     click.echo(json.dumps(report.__dict__))
-    if report.failed:
+    click.echo(report.summary(), err=True)
+    if report.failed or report.remaining:
         sys.exit(1)
 
 

@@ -8,7 +8,6 @@ API's message, and the constraints after it describe the same rule (and hold it 
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Callable, Literal, NoReturn, Optional
 from urllib.parse import urlsplit

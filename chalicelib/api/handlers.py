@@ -17,7 +17,8 @@ from chalicelib.api import auth, envelope, openapi, pagination, replies, validat
 from chalicelib.api.field_errors import R
 from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
                                      UpdateTimerRequest)
-from chalicelib.errors import ErrorCode, TimerNotFound, XtimerError
+from chalicelib.errors import ErrorCode, ServiceUnavailable, TimerNotFound, XtimerError
+from chalicelib.storage.transient import is_transient
 from chalicelib.timers.store import schedule_of
 from chalicelib.wiring import services
 
@@ -75,7 +76,8 @@ class Call:
 def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Callable[[Any], Response]]:
     """Wrap a handler: authenticate (unless `public`), turn domain errors into their envelope, and
     answer anything unexpected with a 500 and an incident id in the logs, without internals
-    (Chalice would answer its own shape before any middleware sees it)."""
+    (Chalice would answer its own shape before any middleware sees it), or with a 503 when it
+    is AWS throttling or failing in passing (storage/transient.py)."""
 
     def decorate(handler: Callable[[Call], Response]) -> Callable[[Any], Response]:
         @functools.wraps(handler)
@@ -86,8 +88,13 @@ def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Cal
                 return handler(Call(request, caller))
             except XtimerError as err:
                 return error_reply(err)
-            except Exception:
+            except Exception as exc:
                 incident = uuid.uuid4().hex[:12]
+                if is_transient(exc):  # throttled or a passing AWS failure, after the SDK's retries
+                    log.warning("unavailable %s: %r", incident, exc, exc_info=True)
+                    reply = error_reply(ServiceUnavailable(incident))
+                    reply.headers["Retry-After"] = str(ServiceUnavailable.RETRY_AFTER_SECONDS)
+                    return reply
                 log.exception("internal error %s", incident)
                 return error_reply(XtimerError(
                     ErrorCode.INTERNAL, f"internal error (incident {incident}); the request may be retried"))

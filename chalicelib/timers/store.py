@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import ContextManager, Protocol
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
 from chalicelib.errors import DuplicateTimerName, QuotaExceeded, TimerNotFound, VersionConflict
 from chalicelib.fires.fire import Fire
+from chalicelib.storage.transaction import NamedTransaction, transaction
 from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
 from chalicelib.timers.schedule import NO_REPEAT, Schedule
 from chalicelib.timers.spec import Changes, TimerSpec, schedule_from
@@ -236,19 +233,18 @@ class TimerStore:
                 actions.append(TimerModel.fire_rate.set(new_rate))
         if changes.notify is not None:
             actions.append(TimerModel.notify.set(NotifyAttribute(**changes.notify.to_dict())))
-        renamed = changes.name is not None and changes.name != timer.name
-        if renamed:
-            actions.append(TimerModel.name.set(changes.name))
+        new_name = changes.name if changes.name is not None and changes.name != timer.name else None
+        if new_name is not None:
+            actions.append(TimerModel.name.set(new_name))
         try:
             with _transaction() as tx:
                 tx.update("timer", timer, actions=actions, condition=TimerModel.version == timer.version)
                 if rate_change:
                     _charge_fire_rate(tx, app, rate_change)
-                if renamed:
-                    assert changes.name is not None
+                if new_name is not None:
                     tx.delete("old name", TimerNameModel(TimerNameModel.key_for(app, timer.name)),
                               condition=TimerNameModel.timer_id == timer.id)
-                    tx.save("new name", TimerNameModel(key=TimerNameModel.key_for(app, changes.name),
+                    tx.save("new name", TimerNameModel(key=TimerNameModel.key_for(app, new_name),
                                                        timer_id=timer.id),
                             condition=TimerNameModel.key.does_not_exist())
         except TransactWriteError as exc:
@@ -258,7 +254,7 @@ class TimerStore:
             if "rate" in failed:
                 raise _rate_quota_error(app, rate_change) from None
             if "new name" in failed:
-                raise DuplicateTimerName(app, changes.name or "") from None
+                raise DuplicateTimerName(app, new_name or "") from None
             raise
         timer = self.get(app, timer_id)
         if schedule_changed:
@@ -308,7 +304,7 @@ def fire_rate(schedule: Schedule, now: float) -> int:
     return max(1, min(3600, -(-3600 // max(gap, 1)))) if gap < NO_REPEAT else 1
 
 
-def _charge_fire_rate(tx: _Transaction, app: str, change: int) -> None:
+def _charge_fire_rate(tx: NamedTransaction, app: str, change: int) -> None:
     """Add `change` to the app's fire rate in `tx` (as item "rate"), refusing an increase beyond the quota."""
     item = TimerNameModel(TimerNameModel.key_for_app(app))
     if change <= 0:
@@ -329,39 +325,8 @@ def _rate_quota_error(app: str, change: int) -> QuotaExceeded:
         "another timer, choose a slower schedule, or ask the operator for a larger quota")
 
 
-class _Transaction:
-    """A PynamoDB TransactWrite whose items carry names, so a cancelled transaction can say which
-    item's condition failed (DynamoDB answers in its own order: deletes, puts, then updates)."""
-
-    def __init__(self, tx: TransactWrite) -> None:
-        self._tx = tx
-        self._names: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
-
-    def save(self, name: str, model: Model, condition: Any = None) -> None:
-        self._tx.save(model, condition=condition)
-        self._names["put"].append(name)
-
-    def update(self, name: str, model: Model, actions: list[Any], condition: Any = None) -> None:
-        self._tx.update(model, actions=actions, condition=condition)
-        self._names["update"].append(name)
-
-    def delete(self, name: str, model: Model, condition: Any = None) -> None:
-        self._tx.delete(model, condition=condition)
-        self._names["delete"].append(name)
-
-    def failed(self, exc: TransactWriteError) -> set[str]:
-        """The names of the items whose condition failed."""
-        order = self._names["delete"] + self._names["put"] + self._names["update"]
-        codes = [getattr(r, "code", None) for r in (exc.cancellation_reasons or [])]
-        return {name for name, code in zip(order, codes) if code == "ConditionalCheckFailed"}
-
-
-@contextmanager
-def _transaction() -> Iterator[_Transaction]:
-    # The token makes an SDK retry of a transaction that went through a no-op, not a failure.
-    with TransactWrite(connection=TimerModel._get_connection().connection,
-                       client_request_token=uuid.uuid4().hex) as tx:
-        yield _Transaction(tx)
+def _transaction() -> ContextManager[NamedTransaction]:
+    return transaction(TimerModel._get_connection().connection)
 
 
 def _next_second(now: float) -> int:

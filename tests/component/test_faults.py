@@ -342,6 +342,82 @@ def test_redrive_makes_dead_lettered_fires_once_the_receiver_is_fixed(
     assert dead_letters(two_attempts) == [] and config.dead_letter_queue()
 
 
+class EmptyAtFirstSqs:
+    """moto's SQS client, except that the first `empty` receives answer nothing, as a real SQS
+    short poll may while messages remain (it samples some of SQS's servers)."""
+
+    def __init__(self, client: Any, empty: int) -> None:
+        self._client, self._empty = client, empty
+        self.receives = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.receives += 1
+        if self._empty:
+            self._empty -= 1
+            return {}
+        return self._client.receive_message(**{**kwargs, "WaitTimeSeconds": 0})
+
+
+def waiting_dead_letters(service: Services) -> int:
+    """The dead-letter queue's count, read without receiving (which would hide them for a while)."""
+    url = service.queue.url(config.dead_letter_queue())
+    attributes = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def dead_lettered(service: Services, receiver: Receiver, count: int) -> list[int]:
+    """`count` one-off timers whose fire failed every attempt, then the receiver fixed."""
+    receiver.respond("/hook", Response(503))
+    timer_ids = [one_off(service, receiver, name=f"t{i}") for i in range(count)]
+    deliver(service)
+    assert waiting_dead_letters(service) == count
+    receiver.respond("/hook", Response(200))
+    return timer_ids
+
+
+def test_redrive_keeps_going_while_sqs_answers_empty_but_dead_letters_remain(
+    two_attempts: Services, receiver: Receiver
+) -> None:
+    timer_ids = dead_lettered(two_attempts, receiver, 3)
+    sqs = EmptyAtFirstSqs(aws.sqs(), empty=2)
+    report = redrive_dead_letters(queue=two_attempts.queue, client=sqs)
+    assert (report.moved, report.left, report.failed, report.remaining) == (3, 0, 0, 0)
+    assert dead_letters(two_attempts) == []
+    deliver(two_attempts)
+    assert [[t.status for t in records(i)] for i in timer_ids] == [[task_status.SUCCEEDED]] * 3
+
+
+def test_redrive_gives_up_after_some_empty_answers_and_says_what_remains(
+    two_attempts: Services, receiver: Receiver
+) -> None:
+    dead_lettered(two_attempts, receiver, 1)
+    sqs = EmptyAtFirstSqs(aws.sqs(), empty=1_000)
+    report = redrive_dead_letters(queue=two_attempts.queue, client=sqs, max_empty_polls=4)
+    assert (report.moved, report.remaining, sqs.receives) == (0, 1, 4)
+    assert "still shows 1 message(s): run redrive again" in report.summary()
+    assert waiting_dead_letters(two_attempts) == 1
+
+
+def test_the_redrive_command_prints_how_many_it_moved(
+    two_attempts: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from xtimer_admin.__main__ import cli
+
+    dead_lettered(two_attempts, receiver, 2)
+    sqs = EmptyAtFirstSqs(aws.sqs(), empty=1)
+    monkeypatch.setattr(aws, "sqs", lambda: sqs)
+    monkeypatch.setenv("XTIMER_STAGE", "dev")  # the command sets it from --stage
+    result = CliRunner().invoke(cli, ["redrive"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"moved": 2, "left": 0, "failed": 0, "remaining": 0}
+    assert "moved 2 dead-lettered fire(s) back to the fire queue" in result.stderr
+
+
 def test_credentials_a_receiver_echoes_back_are_not_recorded(service: Services, receiver: Receiver) -> None:
     receiver.respond("/hook", lambda req: Response(500, body=f"bad token: {req.header('X-Token')} "
                                                             f"sig {req.header('X-Xtimer-Signature')}"))

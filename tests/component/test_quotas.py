@@ -55,3 +55,18 @@ def test_a_timer_created_enabled_is_held_to_the_quota_too(client: Client, monkey
     listed = get(client, "/xtimer/getAppTimers?app=billing")[1]["data"]
     assert listed["timers"] == [] and listed["total"] == 0  # refused as a whole
     assert create(client, "fast", "*/10 * * * * *", status=2)[0] == 200
+
+
+def test_a_taken_name_and_a_full_app_each_get_their_error_and_the_name_wins_when_both_hold(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XTIMER_MAX_TIMERS_PER_APP", "2")
+    assert create(client, "a")[0] == 200
+    status, reply = create(client, "a")  # the name is taken, the app has room
+    assert status == 409 and reply["code"] == ErrorCode.DUPLICATE_NAME and reply["data"] == {"field": "name"}
+    assert create(client, "b")[0] == 200
+    status, reply = create(client, "c")  # the app is full, the name is free
+    assert status == 429 and reply["code"] == ErrorCode.QUOTA_EXCEEDED and "2 timers" in reply["message"]
+    status, reply = create(client, "b")  # both: the name is reported, a retried create learns it exists
+    assert status == 409 and reply["code"] == ErrorCode.DUPLICATE_NAME
+    assert get(client, "/xtimer/getAppTimers?app=billing")[1]["data"]["total"] == 2

@@ -6,6 +6,8 @@ import json
 from chalice.test import Client
 
 from chalicelib.delivery import signing
+from chalicelib.delivery.notifier import Notifier
+from chalicelib.storage.models import AppModel
 from chalicelib.wiring import Services
 from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
 from tests.support.pipeline import deliver
@@ -66,3 +68,32 @@ def test_the_readme_verifier_works_as_written(client: Client, service: Services,
                "X-Xtimer-Signature": call.header("X-Xtimer-Signature")}
     assert namespace["verify_xtimer"](secret, headers, call.body, now=int(headers["X-Xtimer-Timestamp"]))
     assert not namespace["verify_xtimer"](secret, headers, json.dumps({"x": 1}).encode())
+
+
+# An HMAC-SHA256 computed outside the project, so a bug shared by `sign` and `verify` (the
+# signed bytes, the key's encoding, the hex form) cannot pass:
+#   printf '%s' '1795593495.{"k":1}' | openssl dgst -sha256 -hmac xts_test
+VECTOR_SECRET, VECTOR_TIMESTAMP, VECTOR_BODY = "xts_test", 1795593495, b'{"k":1}'
+VECTOR_SIGNATURE = "3e8a04ebf4125e8528683854d3e7405009e7cb1ab4dee5829e647dcc04c2ffe8"
+
+
+def test_signatures_match_a_vector_computed_with_openssl() -> None:
+    assert signing.sign(VECTOR_SECRET, VECTOR_TIMESTAMP, VECTOR_BODY) == VECTOR_SIGNATURE
+    assert signing.verify(VECTOR_SECRET, str(VECTOR_TIMESTAMP), f"v1={VECTOR_SIGNATURE}", VECTOR_BODY,
+                          now=VECTOR_TIMESTAMP)
+
+
+def test_a_callback_carries_the_vectors_signature(
+    client: Client, service: Services, receiver: Receiver
+) -> None:
+    AppModel("billing", signing_secret=VECTOR_SECRET, created_at=VECTOR_TIMESTAMP).save()
+    service.worker._notifier = Notifier(connect_timeout=1.0, read_timeout=2.0,
+                                        wall_clock=lambda: float(VECTOR_TIMESTAMP))
+    hook = {"url": receiver.url("/hook"), "method": "POST", "body": VECTOR_BODY.decode()}
+    timer_id = post(client, "/xtimer/creatTimer", timer(name="vector", notifyHTTPParam=hook))[1]["data"]["timerId"]
+    get(client, f"/xtimer/triggerTimer?id={timer_id}&app=billing")
+    deliver(service)
+    [call] = receiver.received()
+    assert call.body == VECTOR_BODY
+    assert call.header("X-Xtimer-Timestamp") == str(VECTOR_TIMESTAMP)
+    assert call.header("X-Xtimer-Signature") == f"v1={VECTOR_SIGNATURE}"
