@@ -11,9 +11,11 @@ bench/coldstart.py.
 """
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import queue
+import re
 import shutil
 import stat
 import subprocess
@@ -95,6 +97,27 @@ def lambda_environment(config: FunctionConfig, *, region: str, task_root: Path, 
     return env
 
 
+def load_event(path: Path, **values: object) -> dict[str, Any]:
+    """A stored AWS event (JSON) with its ${NAME} placeholders filled in from `values`, in every
+    string, JSON strings inside it included (`values` must need no JSON escaping there)."""
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            for key, replacement in values.items():
+                value = value.replace("${" + key + "}", str(replacement))
+            return value
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    filled = fill(json.loads(path.read_text()))
+    missing = sorted(set(re.findall(r"\$\{[A-Z_]+\}", json.dumps(filled))))
+    if missing:
+        raise ValueError(f"{path.name}: give a value for {', '.join(missing)}")
+    return filled
+
+
 def _child_user() -> dict[str, Any]:
     """Popen arguments that run the function as `nobody` when this process is root."""
     if os.geteuid() != 0:
@@ -142,14 +165,16 @@ def _sandbox_parent() -> str | None:
     return shm if usable else None
 
 
-def _make_read_only(root: Path) -> None:
+def make_read_only(root: Path) -> None:
+    """Files 0444, folders 0555: what a function's user may not change (Lambda's code is read-only)."""
     for directory, dirs, files in os.walk(root):
         for name in files:
             os.chmod(os.path.join(directory, name), 0o444)
         os.chmod(directory, 0o555)
 
 
-def _make_writable(root: Path) -> None:
+def make_writable(root: Path) -> None:
+    """Undo make_read_only, so that the tree can be deleted."""
     for directory, dirs, files in os.walk(root):
         os.chmod(directory, stat.S_IRWXU)
 
@@ -234,10 +259,13 @@ class Sandbox:
     functions: list[LambdaFunction] = field(default_factory=list)
 
     @classmethod
-    def unpack(cls, deployment_zip: Path, *, leave_out: Iterable[str] = (),
-               runtime_dir: Path | None = None) -> Sandbox:
+    def unpack(cls, deployment_zip: Path, *, leave_out: Iterable[str] = (), runtime_dir: Path | None = None,
+               precompile: bool = False) -> Sandbox:
         """Unpack `deployment_zip`, without the entries under any of `leave_out` (paths or
-        top-level folders: "botocore", "chalicelib/api/console/console.js")."""
+        top-level folders: "botocore", "chalicelib/api/console/console.js"). `runtime_dir` stands
+        in for the runtime's own packages (LAMBDA_RUNTIME_DIR, after the task root on sys.path).
+        `precompile` writes the .pyc files a zip could carry (Chalice's has none, and a read-only
+        task root means every cold start compiles what it imports)."""
         directory = Path(tempfile.mkdtemp(prefix="xtimer-lambda-", dir=_sandbox_parent()))
         directory.chmod(0o755)  # the function's user must reach the task root
         task_root, tmp = directory / "task", directory / "tmp"
@@ -246,17 +274,19 @@ class Sandbox:
             members = [m for m in archive.namelist()
                        if not any(m == s or m.startswith(s.rstrip("/") + "/") for s in skipped)]
             archive.extractall(task_root, members)
-        _make_read_only(task_root)
+        if precompile:
+            compileall.compile_dir(str(task_root), quiet=2)
+        make_read_only(task_root)
         tmp.mkdir(mode=0o700)
         if os.geteuid() == 0:
             os.chown(tmp, NOBODY, NOBODY)
         return cls(directory, task_root, tmp, runtime_dir)
 
     def start(self, config: FunctionConfig, *, region: str = "us-east-1",
-              extra_env: Mapping[str, str] | None = None) -> LambdaFunction:
+              extra_env: Mapping[str, str] | None = None, python_flags: Iterable[str] = ()) -> LambdaFunction:
         """Start `config`'s function and wait for its init phase (the handler's import); raises
         SandboxError if that fails. `extra_env` goes on top of Lambda's environment (the moto
-        endpoint, a test's own switches)."""
+        endpoint, a test's own switches); `python_flags` go to the interpreter (-X importtime)."""
         driver = self.directory / "lambda_driver.py"
         if not driver.exists():
             shutil.copyfile(DRIVER, driver)
@@ -268,7 +298,7 @@ class Sandbox:
         spawned = time.perf_counter()
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [interpreter(), "-I", "-S", str(driver), config.handler], stdin=subprocess.PIPE,
+                [interpreter(), "-I", "-S", *python_flags, str(driver), config.handler], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=self.task_root, **_child_user())
         function = LambdaFunction(config, process, log_path)
         self.functions.append(function)
@@ -279,7 +309,7 @@ class Sandbox:
     def close(self) -> None:
         for function in self.functions:
             function.stop()
-        _make_writable(self.directory)
+        make_writable(self.directory)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:

@@ -15,7 +15,6 @@ environment, because the receiver is on 127.0.0.1 and a deployed stage refuses l
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +24,8 @@ import pytest
 
 from tests.support.receiver import Receiver
 from xtimer_deploy.lambda_driver import MUST_BE_ABSENT
-from xtimer_deploy.lambda_sandbox import FunctionConfig, LambdaFunction, Sandbox, SandboxError, function_configs
+from xtimer_deploy.lambda_sandbox import (FunctionConfig, LambdaFunction, Sandbox, SandboxError, function_configs,
+                                          load_event)
 from xtimer_deploy.packaging import Package
 from xtimer_deploy.rehearsal import MotoStage, moto_stage
 from xtimer_deploy.stage import PROJECT_DIR, load_stage
@@ -38,21 +38,7 @@ SPEC_CALLBACK = "https://golangcode.cn/"  # the spec's example URL: stored, neve
 
 def event(name: str, **values: object) -> dict[str, Any]:
     """tests/e2e/fixtures/<name>.json with its ${NAME} placeholders filled in from `values`."""
-    def fill(value: Any) -> Any:
-        if isinstance(value, str):
-            for key, replacement in values.items():
-                value = value.replace("${" + key + "}", str(replacement))
-            return value
-        if isinstance(value, dict):
-            return {k: fill(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fill(v) for v in value]
-        return value
-
-    filled = fill(json.loads((FIXTURES / f"{name}.json").read_text()))
-    missing = re.findall(r"\$\{[A-Z_]+\}", json.dumps(filled))
-    assert not missing, f"{name}.json: give a value for {sorted(set(missing))}"
-    return filled
+    return load_event(FIXTURES / f"{name}.json", **values)
 
 
 def reply(invocation_result: dict[str, Any]) -> dict[str, Any]:
