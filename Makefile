@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: run test venv clean package deploy destroy redrive docs docs-serve
+.PHONY: run test venv clean package package-terraform deploy destroy redrive docs docs-serve
 
 venv: $(INSTALLED)
 
@@ -58,6 +58,9 @@ bench-load: $(INSTALLED)  ## issue 6's load test: 10,000 timers due in one minut
 # Deploying to AWS (docs/deploying.md); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
 	$(PY) -m xtimer_deploy package --stage $(STAGE) --out build/package/$(STAGE)
+
+package-terraform: $(INSTALLED)  ## the same as Terraform (chalice.tf.json + xtimer.tf.json) into build/terraform/STAGE, checked
+	$(PY) -m xtimer_deploy package-terraform --stage $(STAGE) --out build/terraform/$(STAGE)
 
 deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batch failures (AWS_PROFILE, AWS_REGION)
 	$(PY) -m xtimer_deploy deploy --stage $(STAGE)
