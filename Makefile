@@ -55,6 +55,10 @@ bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, wi
 bench-load: $(INSTALLED)  ## issue 6's load test: 10,000 timers due in one minute, each fire once? (ARGS="--timers 2000")
 	$(PY) -m bench.load $(ARGS)
 
+.PHONY: bench-coldstart
+bench-coldstart: $(INSTALLED)  ## issue 18: each function's import + first invocation from the packaged zip, bundled boto3 or not (ARGS="--runs 9")
+	$(PY) -m bench.coldstart $(ARGS)
+
 # Deploying to AWS (docs/deploying.md); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
 	$(PY) -m xtimer_deploy package --stage $(STAGE) --out build/package/$(STAGE)

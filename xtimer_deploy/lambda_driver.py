@@ -10,7 +10,8 @@ invocation with the event and a context object, in one warm process.
 Protocol on its original stdout, one JSON object per line (the handlers' own output and logs go
 to stderr, as Lambda sends both to CloudWatch):
     {"init": {...}}                           after the import: timings and what the process sees
-    {"result": ..., "seconds": s}             per invocation read from stdin ({"event": ...})
+    {"result": ..., "seconds": s, ...}        per invocation read from stdin ({"event": ...}), with
+                                              the process's CPU time so far (cpu_seconds)
     {"error": "...", "traceback": "..."}      a failed import or invocation
 """
 from __future__ import annotations
@@ -104,7 +105,7 @@ def main() -> None:
         return
     imported = time.perf_counter()
     send({"init": {"interpreter_seconds": before_import - STARTED, "import_seconds": imported - before_import,
-                   **_probe(task_root, module)}})
+                   "cpu_seconds": time.process_time(), **_probe(task_root, module)}})
 
     for line in sys.stdin:
         if not line.strip():
@@ -117,7 +118,7 @@ def main() -> None:
             send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                   "seconds": time.perf_counter() - began})
             continue
-        send({"result": result, "seconds": time.perf_counter() - began})
+        send({"result": result, "seconds": time.perf_counter() - began, "cpu_seconds": time.process_time()})
 
 
 if __name__ == "__main__":

@@ -183,6 +183,7 @@ def make_writable(root: Path) -> None:
 class Invocation:
     result: Any
     seconds: float
+    cpu_seconds: float  # the function's process so far, init included
 
 
 class LambdaFunction:
@@ -235,7 +236,7 @@ class LambdaFunction:
         message = self._message(self.config.timeout + 30)
         if "error" in message:
             raise SandboxError(f"{self.config.logical_id} raised {message['error']}\n{message['traceback']}")
-        return Invocation(message["result"], message["seconds"])
+        return Invocation(message["result"], message["seconds"], message["cpu_seconds"])
 
     def stop(self) -> None:
         if self._process.poll() is None:
