@@ -231,8 +231,12 @@ class LambdaFunction:
     def invoke(self, event: Mapping[str, Any]) -> Invocation:
         """The handler's reply to `event`; raises SandboxError with the traceback if it raised."""
         assert self._process.stdin is not None
-        self._process.stdin.write(json.dumps({"event": event}) + "\n")
-        self._process.stdin.flush()
+        try:
+            self._process.stdin.write(json.dumps({"event": event}) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            raise SandboxError(f"{self.config.logical_id} is not running any more; its log:\n"
+                               f"{self.log[-4000:]}") from None
         message = self._message(self.config.timeout + 30)
         if "error" in message:
             raise SandboxError(f"{self.config.logical_id} raised {message['error']}\n{message['traceback']}")

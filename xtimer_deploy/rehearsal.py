@@ -42,9 +42,10 @@ class MotoStage:
         return {"AWS_ENDPOINT_URL": self.endpoint}
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region, **{
-            "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})
+        """A boto3 client of this moto (for a test's own look at the tables and queues)."""
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region,
+                            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
     @contextmanager
     def as_the_stage(self) -> Iterator[None]:
@@ -81,10 +82,14 @@ def moto_stage(stage: Stage, *, region: str = "us-east-1", timeout: float = 60.0
     child = subprocess.Popen([sys.executable, "-m", "xtimer_local.moto_server", "--port", str(port)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              cwd=PROJECT_DIR)
+    ready = threading.Event()
+
+    def wait_for_ready() -> None:
+        if child.stdout is not None and child.stdout.readline() == b"ready\n":
+            ready.set()
+
     try:
-        ready = threading.Event()
-        threading.Thread(target=lambda: child.stdout.readline() == b"ready\n" and ready.set(),  # type: ignore[union-attr]
-                         daemon=True).start()
+        threading.Thread(target=wait_for_ready, name="moto-ready", daemon=True).start()
         if not ready.wait(timeout):
             raise RuntimeError(f"moto did not start on port {port} within {timeout:.0f} s")
         moto = MotoStage(stage, f"http://127.0.0.1:{port}", region)
