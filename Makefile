@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: run test venv clean package deploy destroy redrive docs docs-serve
+.PHONY: run test venv clean package package-terraform deploy destroy redrive docs docs-serve
 
 venv: $(INSTALLED)
 
@@ -55,9 +55,16 @@ bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, wi
 bench-load: $(INSTALLED)  ## issue 6's load test: 10,000 timers due in one minute, each fire once? (ARGS="--timers 2000")
 	$(PY) -m bench.load $(ARGS)
 
+.PHONY: bench-coldstart
+bench-coldstart: $(INSTALLED)  ## issue 18: each function's import + first invocation from the packaged zip, bundled boto3 or not (ARGS="--runs 9")
+	$(PY) -m bench.coldstart $(ARGS)
+
 # Deploying to AWS (docs/deploying.md); STAGE is a stage of .chalice/config.json.
 package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/package/STAGE, checked and cfn-linted
 	$(PY) -m xtimer_deploy package --stage $(STAGE) --out build/package/$(STAGE)
+
+package-terraform: $(INSTALLED)  ## the same as Terraform (chalice.tf.json + xtimer.tf.json) into build/terraform/STAGE, checked
+	$(PY) -m xtimer_deploy package-terraform --stage $(STAGE) --out build/terraform/$(STAGE)
 
 deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batch failures (AWS_PROFILE, AWS_REGION)
 	$(PY) -m xtimer_deploy deploy --stage $(STAGE)

@@ -3,7 +3,7 @@ the test controls. No test reaches the network except servers on 127.0.0.1 (pyte
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import botocore.handlers
 import pytest
@@ -20,6 +20,9 @@ from tests.support.fake_clock import FakeClock, at
 from tests.support.pipeline import LEASE_MS
 from tests.support.receiver import Receiver
 from xtimer_local import moto_atomic
+
+if TYPE_CHECKING:
+    from xtimer_deploy.packaging import Package
 
 
 
@@ -84,6 +87,16 @@ def service(provisioned: None, clock: FakeClock) -> Iterator[wiring.Services]:
 def receiver() -> Iterator[Receiver]:
     with Receiver() as rx:
         yield rx
+
+
+@pytest.fixture(scope="session")
+def prod_package(tmp_path_factory: pytest.TempPathFactory) -> "Package":
+    """`make package STAGE=prod`, once per session (about 10 s: the real `chalice package`), for
+    every test that checks or runs the deployment artifact."""
+    from xtimer_deploy.packaging import package
+    from xtimer_deploy.stage import load_stage
+
+    return package(load_stage("prod"), tmp_path_factory.mktemp("package") / "prod")
 
 
 # --- deploy: the AWS calls of the whole session, for the IAM policy check ---------------------

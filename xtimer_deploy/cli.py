@@ -14,9 +14,10 @@ from xtimer_deploy.chalice_cli import ToolError, run_chalice
 from xtimer_deploy.packaging import PackageError, package as package_stage
 from xtimer_deploy.stage import Stage, StageError, load_stage, stage_names
 from xtimer_deploy.template import merge_template as build_merge_template
+from xtimer_deploy.terraform import TerraformError, package_terraform
 from xtimer_deploy.trigger import TriggerError
 
-_FAILURES = (StageError, ToolError, PackageError, TriggerError, deploy_steps.DeployError)
+_FAILURES = (StageError, ToolError, PackageError, TriggerError, TerraformError, deploy_steps.DeployError)
 
 
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,7 +45,7 @@ region_option = click.option("--region", default=None, help="AWS region (default
 
 @click.group()
 def main() -> None:
-    """Deploy xtimer to AWS. See README, "Deploying to AWS"."""
+    """Deploy xtimer to AWS. See docs/deploying.md."""
 
 
 @main.command("merge-template")
@@ -100,7 +101,24 @@ def package(stage_name: str, out: Path | None, lint: bool) -> None:
     if lint:
         click.echo(f"cfn-lint: no errors, no warnings{(': ' + result.lint_output) if result.lint_output else ''}")
     click.echo(f"{shown}/deployment.zip: {result.deployment_zip.stat().st_size / 1e6:.1f} MB")
-    click.echo("Deploy it: see README, \"Deploying to AWS\" (aws cloudformation package / deploy).")
+    click.echo("Deploy it: see docs/deploying.md, \"Path 2\" (aws cloudformation package / deploy).")
+
+
+@main.command("package-terraform")
+@stage_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output directory (default: build/terraform/<stage>).")
+@_guarded
+def package_terraform_command(stage_name: str, out: Path | None) -> None:
+    """`chalice package --pkg-format terraform`, completed with the tables, queues, log groups and
+    partial batch failures, and checked."""
+    stage = _stage(stage_name)
+    result = package_terraform(stage, out or stage.project_dir / "build" / "terraform" / stage.name)
+    shown = result.directory.relative_to(Path.cwd()) if result.directory.is_relative_to(Path.cwd()) else result.directory
+    click.echo(f"{shown}/{result.chalice_tf.name} + {result.xtimer_tf.name}: every table, queue, log group, "
+               "function, the API, the minute schedule and the SQS trigger with ReportBatchItemFailures are there")
+    click.echo(f"{shown}/deployment.zip: {result.deployment_zip.stat().st_size / 1e6:.1f} MB")
+    click.echo(f"Deploy it: cd {shown} && terraform init && terraform apply (docs/deploying.md, \"Path 3\").")
 
 
 @main.command()

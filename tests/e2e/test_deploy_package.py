@@ -1,6 +1,6 @@
 """`make package`: `chalice package` with the merge template gives a template cfn-lint accepts,
 with every piece of a working stage. Runs the real `chalice package` (about 10 s: it builds the
-deployment zip) once for the module."""
+deployment zip) once for the session (tests/conftest.py, prod_package)."""
 from __future__ import annotations
 
 import copy
@@ -13,14 +13,14 @@ import pytest
 from chalicelib.storage import resources
 from xtimer_deploy import iam
 from xtimer_deploy.chalice_cli import validate
-from xtimer_deploy.packaging import Package, package
+from xtimer_deploy.packaging import Package
 from xtimer_deploy.stage import FUNCTIONS, WORKER_TRIGGER, load_stage, read_config, resource_ids, role_id, stage_names
 from xtimer_deploy.template import check_template
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    return package(load_stage("prod"), tmp_path_factory.mktemp("package") / "prod")
+def packaged(prod_package: Package) -> Package:
+    return prod_package  # tests/conftest.py: packaged once per session, shared with test_lambda_artifact.py
 
 
 @pytest.fixture(scope="module")
