@@ -34,6 +34,7 @@ from typing import Any
 
 from bench.machine import ROOT, describe
 from bench.stack import free_port, process_cpu_seconds
+from xtimer_local.moto_child import MotoChild, MotoDidNotStart
 
 TICK_BUDGET_S = 55  # the deployed tick's Lambda timeout (.chalice/config.json)
 APP = "tp"
@@ -72,8 +73,6 @@ class MotoProcess:
     (xtimer_local.moto_child), in memory only; it ends when its standard input closes."""
 
     def __init__(self) -> None:
-        from xtimer_local.moto_child import MotoChild
-
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._child = MotoChild("127.0.0.1", self.port, stderr=subprocess.DEVNULL)
@@ -85,7 +84,7 @@ class MotoProcess:
     def start(self, timeout: float = 60.0) -> MotoProcess:
         try:
             self._child.start(timeout)
-        except OSError as exc:
+        except MotoDidNotStart as exc:
             raise RuntimeError(f"moto did not start on port {self.port} within {timeout} s") from exc
         return self
 

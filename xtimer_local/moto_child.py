@@ -17,6 +17,10 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class MotoDidNotStart(RuntimeError):
+    """The moto child exited before it was ready, or took too long."""
+
+
 class MotoChild:
     def __init__(self, host: str, port: int, *, state_dir: Path | None = None, fresh: bool = False,
                  sqs_speedups: bool = True, stderr: IO[bytes] | int | None = None) -> None:
@@ -38,7 +42,7 @@ class MotoChild:
         return self.process.pid
 
     def start(self, timeout: float = 120.0) -> MotoChild:
-        """Start it and wait for "ready"; OSError if it exits or takes longer than `timeout`."""
+        """Start it and wait for "ready"; MotoDidNotStart if it exits or takes longer than `timeout`."""
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._stderr, cwd=ROOT, start_new_session=True)
         ready = threading.Event()
@@ -51,9 +55,14 @@ class MotoChild:
         threading.Thread(target=wait_for_ready, name="moto-ready", daemon=True).start()
         began = time.monotonic()
         while not ready.wait(0.1):
-            if self.process.poll() is not None or time.monotonic() - began > timeout:
+            code = self.process.poll()
+            if code is not None:
                 self.stop()
-                raise OSError(f"moto did not start on port {self.port}")
+                raise MotoDidNotStart(f"the embedded moto exited with code {code} before it was ready "
+                                      "(its reason is printed above)")
+            if time.monotonic() - began > timeout:
+                self.stop()
+                raise MotoDidNotStart(f"the embedded moto was not ready on port {self.port} within {timeout:g} s")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
