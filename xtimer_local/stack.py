@@ -38,10 +38,11 @@ the held messages back and stops moto (Ctrl-C must be done within 5 s)."""
 
 
 def local_environment(endpoint_url: str | None) -> dict[str, str]:
-    """Environment of the local stack: its own stage, fake credentials for moto, loopback allowed."""
+    """Environment of the local stack: its own stage, fake credentials for moto, loopback allowed
+    unless XTIMER_ALLOW_LOOPBACK_CALLBACKS says otherwise (to try a deployed stage's SSRF checks)."""
     env = {
         "XTIMER_STAGE": os.environ.get("XTIMER_STAGE", "local"),
-        "XTIMER_ALLOW_LOOPBACK_CALLBACKS": "true",
+        "XTIMER_ALLOW_LOOPBACK_CALLBACKS": os.environ.get("XTIMER_ALLOW_LOOPBACK_CALLBACKS", "").strip() or "true",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
     if endpoint_url:

@@ -135,3 +135,16 @@ def test_ctrl_c_stops_the_stack_quickly_and_cleanly(tmp_path: Path, receiver: Re
         assert "stopped in" in output
     finally:
         stack.stop()
+
+
+def test_loopback_callbacks_can_be_refused_locally(tmp_path: Path) -> None:
+    stack = StackProcess(tmp_path / "stack.log", "--ephemeral",
+                         env={"XTIMER_ALLOW_LOOPBACK_CALLBACKS": "false"}).start()
+    try:
+        reply = requests.post(stack.url + "/xtimer/creatTimer", timeout=10, json={
+            "app": "demo", "name": "ssrf", "cron": EVERY_2_S,
+            "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "POST"}}).json()
+        assert reply["code"] != 0
+        assert "loopback" in reply["message"]
+    finally:
+        stack.stop()
