@@ -44,7 +44,11 @@ def main(host: str, port: int, pollers: int, concurrency: int, endpoint_url: str
     stack = LocalStack(host=host, port=port, pollers=pollers, concurrency=concurrency,
                        endpoint_url=endpoint_url, moto_speedups=moto_speedups, moto_process=moto_process,
                        state_dir=None if ephemeral else state_dir.resolve(), fresh=fresh)
-    signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
+    # SIGINT (Ctrl-C) and SIGTERM both ask for the orderly stop. Set explicitly: a process started
+    # in the background by a non-interactive shell inherits SIGINT ignored, and Python then leaves
+    # it so; and a KeyboardInterrupt could land anywhere in the main thread.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stack.stop_event.set())
     try:
         try:
             stack.start()

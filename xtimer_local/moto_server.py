@@ -33,8 +33,9 @@ class MotoServer:
     """moto's WSGI app, patched, optionally journaled, served by werkzeug on a thread."""
 
     def __init__(self, host: str, port: int, *, state_dir: Path | None = None, fresh: bool = False,
-                 sqs_speedups: bool = True) -> None:
+                 sqs_speedups: bool = True, compact_after: int = 20_000) -> None:
         self.host, self.port = host, port
+        self.compact_after = compact_after
         self.state_dir, self.fresh, self.sqs_speedups = state_dir, fresh, sqs_speedups
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -64,7 +65,7 @@ class MotoServer:
         if self.fresh and self.journal.path.exists():
             self.journal.path.unlink()
             log.info("state %s: started empty (--fresh)", self.state_dir)
-        durable = DurableMoto(app, self.journal)
+        durable = DurableMoto(app, self.journal, compact_after=self.compact_after)
         counts = durable.recover()
         log.info("state %s: %s requests and %s queued messages replayed", self.state_dir,
                  counts["requests"], counts["messages"])

@@ -6,6 +6,7 @@ server on the same state directory) and looks at what came back, through boto3 a
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -21,7 +22,12 @@ Restart = Callable[[], tuple[Any, Any]]
 
 
 @pytest.fixture
-def moto(tmp_path: Path, aws_environment: None) -> Iterator[Restart]:
+def compact_after() -> int:
+    return 20_000
+
+
+@pytest.fixture
+def moto(tmp_path: Path, aws_environment: None, compact_after: int) -> Iterator[Restart]:
     """(dynamodb, sqs) clients of a journaled moto; calling it again restarts that moto."""
     running: list[MotoServer] = []
 
@@ -30,7 +36,8 @@ def moto(tmp_path: Path, aws_environment: None) -> Iterator[Restart]:
             server = running.pop()
             requests.post(f"http://127.0.0.1:{server.port}/moto-api/reset", timeout=10)  # its memory is gone
             server.stop()
-        server = MotoServer("127.0.0.1", free_port(), state_dir=tmp_path / "state").start()
+        server = MotoServer("127.0.0.1", free_port(), state_dir=tmp_path / "state",
+                            compact_after=compact_after).start()
         running.append(server)
         options = {"endpoint_url": f"http://127.0.0.1:{server.port}", "region_name": "us-east-1"}
         return boto3.client("dynamodb", **options), boto3.client("sqs", **options)
@@ -125,6 +132,28 @@ def test_the_log_is_compacted_at_start(moto: Restart, tmp_path: Path) -> None:
     assert db.get_item(TableName="tasks", Key={"id": {"S": "counter"}})["Item"]["n"] == {"N": "49"}
     db, _ = moto()  # and the compacted log replays to the same
     assert db.get_item(TableName="tasks", Key={"id": {"S": "counter"}})["Item"]["n"] == {"N": "49"}
+
+
+@pytest.mark.parametrize("compact_after", [20])
+def test_the_log_is_compacted_while_it_runs(moto: Restart, tmp_path: Path) -> None:
+    db, sqs = moto()
+    make_table(db)
+    url = sqs.create_queue(QueueName="fires")["QueueUrl"]
+    log = tmp_path / "state" / LOG_NAME
+    for n in range(200):
+        db.put_item(TableName="tasks", Item={"id": {"S": "counter"}, "n": {"N": str(n)}})
+        if n % 50 == 0:
+            sqs.send_message(QueueUrl=url, MessageBody=f"message {n}")
+    deadline = time.monotonic() + 30
+    while len(log.read_text().splitlines()) > 40 and time.monotonic() < deadline:
+        time.sleep(0.1)  # compaction runs on a thread of its own
+    assert len(log.read_text().splitlines()) <= 40  # not 206
+
+    db, sqs = moto()
+    assert db.get_item(TableName="tasks", Key={"id": {"S": "counter"}})["Item"]["n"] == {"N": "199"}
+    url = sqs.get_queue_url(QueueName="fires")["QueueUrl"]
+    bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
+    assert bodies == {"message 0", "message 50", "message 100", "message 150"}
 
 
 def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
