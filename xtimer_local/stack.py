@@ -202,15 +202,21 @@ class LocalStack:
         began = time.monotonic()
         deadline = began + STOP_BUDGET_SECONDS
         self.stop_event.set()
-        if self._api is not None:
-            self._api.shutdown()
+        steps: dict[str, float] = {}
+        api = threading.Thread(target=self._api.shutdown, name="api-shutdown") if self._api is not None else None
+        if api is not None:
+            api.start()  # its loop notices within 0.5 s; meanwhile the pollers end their long polls
         for thread in self._threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        if api is not None:
+            api.join(timeout=max(0.1, deadline - time.monotonic()))
+        steps["work"] = time.monotonic() - began
         if self._invocations is not None:
             if not self._invocations.wait_idle(max(0.1, deadline - time.monotonic())):
                 log.warning("callbacks still running after %.0f s; their fires are handed back too",
                             STOP_BUDGET_SECONDS)
             self._invocations.shutdown(wait=False)
+        steps["callbacks"] = time.monotonic() - began - sum(steps.values())
         if self._held is not None and len(self._held):
             try:
                 handed = self._held.hand_back(self._sqs, self._queue_url)
@@ -219,9 +225,12 @@ class LocalStack:
             except Exception as exc:  # moto gone already (it should not be): the visibility timeout does it
                 log.warning("could not hand the held messages back (%s); they show up again after the "
                             "queue's visibility timeout", exc)
+        steps["hand-back"] = time.monotonic() - began - sum(steps.values())
         if self._moto is not None:
             self._moto.stop()
         if self._moto_child is not None:
             self._moto_child.stop()
             self._moto_child = None
-        log.info("stopped in %.1f s", time.monotonic() - began)
+        steps["moto"] = time.monotonic() - began - sum(steps.values())
+        log.info("stopped in %.1f s (%s)", time.monotonic() - began,
+                 ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))
