@@ -2,8 +2,8 @@
 every other patch by xtimer_local/patches.py) keeps moto's answers: a failed transaction changes
 nothing, a successful one writes every item; stock moto copies the tables, the patched one not.
 
-Each case runs in a subprocess, because the speed-up patches moto for the whole process and the
-rest of the tests use moto as it is.
+Each case runs in a subprocess, because the patches are for the whole process: the stock case
+needs a process without them (this one, like every test process, runs patched moto).
 """
 from __future__ import annotations
 

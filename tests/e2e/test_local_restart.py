@@ -53,12 +53,15 @@ def test_a_timer_and_its_key_survive_kill_9(tmp_path: Path) -> None:
         api = client(stack, key)
         timer_id = int(api.create_timer("demo", "survivor", "0 3 * * *",
                                         {"url": "http://127.0.0.1:9/hook", "method": "POST"})["timerId"])
+        secret = api.call("GET", "/xtimer/getSigningSecret", {"app": "demo"})
         api.enable_timer("demo", timer_id)
         stack.kill()  # right after the acknowledged enableTimer: moto first, then the stack
 
         stack = StackProcess(tmp_path / "stack.log", "--state-dir", str(state), env=env).start()
-        timer = client(stack, key).get_timer("demo", timer_id)  # the old key still works
+        api = client(stack, key)  # the old key still works
+        timer = api.get_timer("demo", timer_id)
         assert timer["timerId"] == timer_id and timer["name"] == "survivor" and timer["status"] == 2
+        assert api.call("GET", "/xtimer/getSigningSecret", {"app": "demo"}) == secret
     finally:
         stack.stop()
 
@@ -93,6 +96,7 @@ def test_a_restart_in_the_middle_of_firing_loses_no_fire_and_doubles_none(tmp_pa
         code, _ = stack.interrupt()
         assert code == 0
         stopped_at = time.time()
+        made_before = {k for k in fires_by_timer(receiver)}
         time.sleep(3)  # fires fall due while it is down
 
         stack = StackProcess(tmp_path / "stack.log", "--state-dir", str(state)).start()
@@ -115,6 +119,10 @@ def test_a_restart_in_the_middle_of_firing_loses_no_fire_and_doubles_none(tmp_pa
         assert missing() == {}, f"fires never made (stopped at {stopped_at:.0f})"
         doubled = {k: n for k, n in fires_by_timer(receiver).items() if n > 1}
         assert doubled == {}
+        api = client(stack)  # and the task records of the fires made before the restart are there
+        recorded = {f"{t}-{task['fireMs']}" for t in timers
+                    for task in api.get_tasks("demo", t, page_size=100)["tasks"]}
+        assert made_before <= recorded
     finally:
         stack.stop()
 
