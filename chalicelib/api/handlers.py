@@ -39,8 +39,11 @@ def reply(data: replies.Reply | None = None, status: int = 200) -> Response:
 
 
 def error_reply(err: XtimerError) -> Response:
-    return Response(body=envelope.error(err), status_code=err.http_status,
-                    headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return Response(body=envelope.error(err), status_code=err.http_status, headers=headers)
 
 
 class Call:

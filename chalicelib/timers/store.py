@@ -45,6 +45,12 @@ class FireSender(Protocol):
     def send(self, fires: list[Fire]) -> int: ...
 
 
+class RunLimit(Protocol):
+    """Admits a manual run of an app, or raises QuotaExceeded (see chalicelib.apps.manual_runs)."""
+
+    def charge(self, app: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class TimerPage:
     timers: list[TimerModel]
@@ -67,10 +73,11 @@ def schedule_of(timer: TimerModel) -> Schedule:
 
 class TimerStore:
     def __init__(self, clock: Clock = system_clock, scheduler: Scheduler | None = None,
-                 queue: FireSender | None = None) -> None:
+                 queue: FireSender | None = None, run_limit: RunLimit | None = None) -> None:
         self._clock = clock
         self._scheduler = scheduler
         self._queue = queue
+        self._run_limit = run_limit
 
     def create(self, spec: TimerSpec) -> TimerModel:
         """Store a new timer (enabled at once if the spec asks for status 2)."""
@@ -288,10 +295,13 @@ class TimerStore:
         raise TimerNotFound(timer_id, app)
 
     def trigger(self, app: str, timer_id: int) -> Fire:
-        """Run the timer once now, outside its schedule (also when disabled)."""
+        """Run the timer once now, outside its schedule (also when disabled), within the app's
+        limit on manual runs."""
         timer = self.get(app, timer_id)
         if self._queue is None:
             raise RuntimeError("this timer store was built without a queue")
+        if self._run_limit is not None:
+            self._run_limit.charge(app)
         fire_ms = to_ms(self._clock())
         if fire_ms % 1000 == 0:
             fire_ms += 1  # whole seconds are the scheduled fires' keys
