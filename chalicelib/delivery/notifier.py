@@ -27,7 +27,7 @@ import urllib3.exceptions
 from chalicelib.clock import rfc3339
 from chalicelib.delivery.callback_policy import CallbackRefused
 from chalicelib.delivery.safe_http import PolicyAdapter
-from chalicelib.delivery.signing import signature_headers
+from chalicelib.delivery.signing import Signed, signature_headers
 from chalicelib.fires.outcome import Outcome
 from chalicelib.timers.status import METHODS
 
@@ -60,7 +60,7 @@ class Delivery:
     fire_time: int                # epoch seconds
     attempt: int                  # 1-based
     idempotency_key: str          # the same for every attempt of one fire, e.g. f"{timer_id}-{fire_time}"
-    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= signature (chalicelib.delivery.signing)
+    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= and a v2= signature (chalicelib.delivery.signing)
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -166,7 +166,10 @@ class Notifier:
             raise _Refused(f"unsupported method {callback.method!r}")
         data = callback.body.encode("utf-8") if callback.body is not None else None
         headers = build_headers(callback.headers, delivery)
-        headers.update(signature_headers(delivery.signing_secrets, int(self._wall_clock()), data or b""))
+        signed = Signed(method=method, url=callback.url, timer_id=delivery.timer_id,
+                        fire_time=headers["X-Xtimer-Fire-Time"], idempotency_key=delivery.idempotency_key,
+                        body=data or b"")
+        headers.update(signature_headers(delivery.signing_secrets, int(self._wall_clock()), signed))
         return {
             "method": method,
             "url": callback.url,
