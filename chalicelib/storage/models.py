@@ -217,6 +217,7 @@ class AppModel(SharedClientModel):
     signing_secret = UnicodeAttribute()
     previous_secret = UnicodeAttribute(null=True)
     previous_until = NumberAttribute(null=True)  # epoch s; callbacks carry both signatures until then
+    next_secret = UnicodeAttribute(null=True)  # the secret the next rotation makes current; signs already
     created_at = NumberAttribute()
     rotated_at = NumberAttribute(null=True)
 

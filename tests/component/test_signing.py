@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice.test import Client
 
+from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.delivery import signing
 from chalicelib.wiring import Services
 from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
@@ -63,7 +64,7 @@ def test_during_a_rotation_callbacks_verify_with_the_old_and_the_new_secret(
     url = fire_one(client, service, receiver)
     [call] = receiver.received()
     stamp, signature = call.header("X-Xtimer-Timestamp"), call.header("X-Xtimer-Signature")
-    assert signature.count("v1=") == 2 and signature.count("v2=") == 2
+    assert signature.count("v1=") == 3 and signature.count("v2=") == 3  # new, old, and the next one
     for secret in (old, data["signingSecret"]):
         assert signing.verify(secret, stamp, signature, call.body, now=int(stamp))
         assert signing.verify_v2(secret, stamp, signature, signed_request(url, call), now=int(stamp))
@@ -125,3 +126,23 @@ def test_the_readme_verifier_works_as_written(client: Client, service: Services,
     assert not verify(secret, "PUT", url, headers, call.body, now=now)
     assert not verify(secret, "POST", url + "x", headers, call.body, now=now)
     assert not verify(secret, "POST", url, headers, call.body, now=now + 301)
+
+
+def test_a_rotation_without_grace_is_seen_at_once_by_a_worker_that_cached_the_secrets(
+    client: Client, service: Services, receiver: Receiver, clock: Any
+) -> None:
+    """The operator rotates from another process (xtimer_admin); this worker cached the app's
+    secrets a moment ago and keeps them for a minute, yet its next callback carries the new one."""
+    fire_one(client, service, receiver, "before")
+    assert service.signing.for_app("billing")  # cached
+    admin = SigningSecrets(clock=clock)
+    old = admin.load("billing").signing_secret
+    new = admin.rotate("billing", grace_seconds=0) and admin.load("billing").signing_secret
+    assert new != old
+    clock.advance(1)
+    fire_one(client, service, receiver, "after")
+    call = receiver.received()[-1]
+    stamp, signature = call.header("X-Xtimer-Timestamp"), call.header("X-Xtimer-Signature")
+    assert signing.verify(new, stamp, signature, call.body, now=int(stamp))
+    data = get(client, "/xtimer/getSigningSecret?app=billing")[1]["data"]
+    assert data["signingSecret"] == new and "previousSecret" not in data
