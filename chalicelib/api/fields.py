@@ -59,6 +59,32 @@ def json_type(value: Any) -> str:
     return "an object"
 
 
+NESTED_TOO_DEEPLY = "is nested too deeply to read; send a flatter JSON document"
+LONE_SURROGATE = ("holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair), which is not "
+                  "Unicode text; send the character itself or its full surrogate pair")
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The path ("a.b.0") of the first string in a decoded JSON `value` that is not valid Unicode
+    (it holds a lone surrogate, which no store or wire encoding accepts), or None. Iterative: the
+    value may be nested as deeply as the decoder allowed."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                pending.append(((*path, str(key)), key))
+                pending.append(((*path, str(key)), sub))
+        elif isinstance(item, list):
+            pending.extend(((*path, str(i)), sub) for i, sub in enumerate(item))
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return ".".join(path)
+    return None
+
+
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
