@@ -187,15 +187,16 @@ def get_tasks(call: Call) -> Response:
     app, timer_id = query.app, query.id
     before = pagination.decode("tasks", query.pageToken)
     parts = services()
-    try:
-        parts.timers.get(app, timer_id)
-        exists = True
-    except TimerNotFound:
-        exists = False  # deleted: its records stay until they expire, for its own app only
+    # Whose timer this is, whatever the token: another app's is not found, at once (the time of
+    # a tasks query would tell it exists). A deleted timer's records stay until they expire, for
+    # its own app only.
+    owner = parts.timers.owner(timer_id)
+    if owner is None:
+        owner = parts.tasks.owner(timer_id)
+    if owner != app:
+        raise TimerNotFound(timer_id, app)
     items, next_ms = parts.tasks.history(timer_id, app, page_size=query.pageSize, before_ms=before,
                                           status=query.status)
-    if not exists and not items and before is None:
-        raise TimerNotFound(timer_id, app)
     data = replies.TaskPage(tasks=[views.task_view(t) for t in items])
     if next_ms is not None:
         data.nextPageToken = pagination.encode("tasks", next_ms)

@@ -24,6 +24,7 @@ from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
 from chalicelib.errors import DuplicateTimerName, QuotaExceeded, TimerNotFound, VersionConflict
 from chalicelib.fires.fire import Fire
+from chalicelib.storage import paging
 from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
 from chalicelib.timers.schedule import NO_REPEAT, Schedule
 from chalicelib.timers.spec import Changes, TimerSpec, schedule_from
@@ -208,16 +209,21 @@ class TimerStore:
 
     def list(self, app: str, *, page_size: int, after_id: int | None = None,
              name_contains: str | None = None) -> TimerPage:
-        """One page of the app's timers, newest first."""
+        """One page of the app's timers, newest first; a name filter examines at most
+        paging.MAX_EXAMINED timers per call (chalicelib.storage.paging)."""
         start = None if after_id is None else {"app": {"S": app}, "id": {"N": str(after_id)}}
-        query = TimerModel.by_app.query(
-            app, scan_index_forward=False, limit=page_size, page_size=page_size,
-            last_evaluated_key=start,
-            filter_condition=TimerModel.name.contains(name_contains) if name_contains else None,
-        )
-        timers = list(query)
-        last = query.last_evaluated_key
-        return TimerPage(timers, int(last["id"]["N"]) if last and len(timers) == page_size else None)
+        query = TimerModel.by_app.query(app, scan_index_forward=False, page_size=paging.read_page_size(page_size),
+                                        last_evaluated_key=start)
+        timers, last = paging.filtered_page(
+            query, lambda t: not name_contains or name_contains in t.name, page_size)
+        return TimerPage(timers, None if last is None else int(last.id))
+
+    def owner(self, timer_id: int) -> str | None:
+        """The app of timer `timer_id`, None if there is no such timer (any more)."""
+        try:
+            return str(TimerModel.get(timer_id, consistent_read=True).app)
+        except DoesNotExist:
+            return None
 
     def update(self, app: str, timer_id: int, changes: Changes, expected_version: int | None) -> TimerModel:
         """Apply `changes`; refused with VersionConflict if the timer is not at `expected_version`."""
