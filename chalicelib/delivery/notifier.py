@@ -26,6 +26,7 @@ import urllib3.exceptions
 
 from chalicelib.clock import rfc3339
 from chalicelib.delivery.callback_policy import CallbackRefused
+from chalicelib.delivery.redaction import credential_values, redact
 from chalicelib.delivery.safe_http import PolicyAdapter
 from chalicelib.delivery.signing import Signed, signature_headers
 from chalicelib.fires.outcome import Outcome
@@ -150,12 +151,14 @@ class Notifier:
         except Exception as exc:  # noqa: BLE001 - every failure must become an Outcome
             error = self._describe(exc, _host_of(callback.url))
         duration_ms = max(0, round((self._clock() - started) * 1000))
+        # Redacted before it is clipped: a credential cut at the limit would no longer match.
+        secrets = credential_values(callback.headers, delivery.signing_secrets)
         return Outcome(
             ok=status is not None and 200 <= status < 300,
             http_status=status,
-            response_body=_clip(_decode(body, content_type), RESPONSE_BODY_LIMIT),
+            response_body=_clip(redact(_decode(body, content_type), secrets) or "", RESPONSE_BODY_LIMIT),
             duration_ms=duration_ms,
-            error=error,
+            error=redact(error, secrets),
             retry_after=retry_after,
         )
 
