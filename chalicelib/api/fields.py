@@ -26,8 +26,12 @@ from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 REFUSAL = "xtimer"  # the pydantic error type of a `refuse`d value; its context carries code and message
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an RFC 9110 token
-HEADER_VALUE = r"^[^\r\n\x00]*$"
+# RFC 9110 field-value: visible ASCII and obs-text, spaces and tabs only between them. Of obs-text
+# (0x80-0xFF) the C1 controls are left out: the value is sent as Latin-1, beyond it nothing is.
+HEADER_VALUE = r"^(?:[\x21-\x7e\xa0-\xff](?:[\t\x20-\x7e\xa0-\xff]*[\x21-\x7e\xa0-\xff])?)?$"
 RESERVED_HEADER_PREFIX = "x-xtimer-"
+# Headers the transport owns: the host is the URL's, the hop-by-hop ones are the connection's.
+RESERVED_HEADERS = frozenset({"host", "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"})
 
 # What "is required" says for a field given as null or left out, where it says more than that.
 MISSING: dict[str, str] = {
@@ -136,13 +140,28 @@ def _headers(value: Any) -> Any:
             refuse(f"{name[:60]!r} is not a valid header name (letters, digits and -_. only)")
         if name.lower().startswith(RESERVED_HEADER_PREFIX):
             refuse(f"{name!r}: X-Xtimer-* headers are set by the service and cannot be given")
+        if name.lower() in RESERVED_HEADERS or name.lower().startswith("proxy-"):
+            refuse(f"{name!r} cannot be given: the host comes from the URL, and Connection, Keep-Alive, "
+                   "Proxy-*, TE, Trailer, Transfer-Encoding and Upgrade belong to the connection")
         if not isinstance(val, str):
             refuse(f"{name}: the value must be a string, not {json_type(val)}")
         if len(val) > limits.MAX_HEADER_VALUE_LENGTH:
             refuse(f"{name}: the value is longer than {limits.MAX_HEADER_VALUE_LENGTH} characters")
         if not re.fullmatch(HEADER_VALUE, val):
-            refuse(f"{name}: the value must not contain line breaks")
+            refuse(f"{name}: {_header_value_problem(val)}")
     return value
+
+
+def _header_value_problem(value: str) -> str:
+    """What about a header value breaks RFC 9110's field-value rule, in words."""
+    if re.search(r"[\r\n]", value):
+        return "the value must not contain line breaks"
+    if value != value.strip(" \t"):
+        return "the value must not start or end with a space or tab; trim it"
+    if re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", value):
+        return "the value must not contain control characters"
+    return ("the value may hold only printable ASCII and Latin-1 characters (RFC 9110); "
+            "percent-encode or base64 anything else")
 
 
 def _body(value: Any) -> Any:

@@ -48,3 +48,34 @@ def test_a_lone_surrogate_inside_a_notify_string_or_an_update_is_a_400(client: C
     timer_id = created(client)
     status, reply = post(client, "/xtimer/updateTimer", {"app": "billing", "id": timer_id, "name": "\ud800x"})
     assert status == 400 and reply["data"]["field"] == "name"
+
+
+def with_header(name: str, value: str) -> dict[str, Any]:
+    return timer(notifyHTTPParam={"url": "https://example.com/hook", "method": "GET", "header": {name: value}})
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (" leading", "start or end with a space"),
+    ("trailing\t", "start or end with a space"),
+    ("snow\u2603man", "Latin-1"),
+    ("a\x01b", "control characters"),
+    ("a\x0bb", "control characters"),
+    ("a\x0cb", "control characters"),
+    ("a\x7fb", "control characters"),
+    ("a\rb", "line breaks"),
+])
+def test_header_values_follow_rfc_9110(client: Client, value: str, words: str) -> None:
+    status, reply = post(client, "/xtimer/creatTimer", with_header("X-Custom", value))
+    assert status == 400 and reply["data"]["field"] == "notifyHTTPParam.header" and words in reply["message"]
+
+
+@pytest.mark.parametrize("name", ["Host", "host", "Connection", "Keep-Alive", "Proxy-Authorization", "TE",
+                                  "Trailer", "Transfer-Encoding", "Upgrade", "X-Xtimer-Signature"])
+def test_transport_and_service_headers_are_reserved(client: Client, name: str) -> None:
+    status, reply = post(client, "/xtimer/creatTimer", with_header(name, "169.254.169.254"))
+    assert status == 400 and reply["data"]["field"] == "notifyHTTPParam.header" and "cannot be given" in reply["message"]
+
+
+def test_ordinary_header_values_still_pass(client: Client) -> None:
+    for i, value in enumerate(("Bearer abc.def", "a b\tc", "caf\u00e9", "")):
+        assert post(client, "/xtimer/creatTimer", with_header("X-Custom", value) | {"name": f"n{i}"})[0] == 200
