@@ -256,7 +256,31 @@ def _cron_text(value: Any) -> Any:
     return value.strip()
 
 
-AppName = text(limits.MAX_APP_LENGTH)
+# An app's name is an identity (keys, secrets, quotas hang off it), so it is taken as written or
+# refused, never stripped or normalised, and its alphabet has no look-alikes: ASCII letters,
+# digits, '-', '_', '.', words separated by single spaces (the spec's "est ad amet tempor proident").
+APP_NAME = r"^[A-Za-z0-9._-]+(?: [A-Za-z0-9._-]+)*$"
+APP_ALPHABET = "ASCII letters, digits, '-', '_' and '.', with single spaces between words"
+
+
+def _app_name(value: Any) -> Any:
+    if not isinstance(value, str) or not value or len(value) > limits.MAX_APP_LENGTH:
+        return value  # not a string, empty or too long: the constraints below say so
+    if value != value.strip() or value.strip("\u200b\u200c\u200d\u2060\ufeff") != value:
+        refuse(f"must not start or end with spaces or invisible characters; send {value.strip()!r} as it is")
+    bad = next((c for c in value if not re.fullmatch(r"[A-Za-z0-9._ -]", c)), None)
+    if bad is not None:
+        refuse(f"may hold only {APP_ALPHABET}; {bad!r} (U+{ord(bad):04X}) is not allowed")
+    if not re.fullmatch(APP_NAME, value):
+        refuse(f"may hold only {APP_ALPHABET}; separate words by one space")
+    return value
+
+
+AppName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=limits.MAX_APP_LENGTH,
+                                           pattern=APP_NAME),
+                    BeforeValidator(_app_name),
+                    Field(description=f"the app the timer belongs to: {APP_ALPHABET}; letter case counts",
+                          examples=["billing"])]
 TimerName = text(limits.MAX_NAME_LENGTH)
 CallbackUrl = text(limits.MAX_URL_LENGTH, _callback_url, json_schema_extra={"format": "uri"},
                    description="where the callback goes: an http:// or https:// URL, without credentials")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from typing import Any
 
 import pytest
@@ -79,3 +80,26 @@ def test_transport_and_service_headers_are_reserved(client: Client, name: str) -
 def test_ordinary_header_values_still_pass(client: Client) -> None:
     for i, value in enumerate(("Bearer abc.def", "a b\tc", "caf\u00e9", "")):
         assert post(client, "/xtimer/creatTimer", with_header("X-Custom", value) | {"name": f"n{i}"})[0] == 200
+
+
+@pytest.mark.parametrize("app", [" demo ", "demo\t", "demo\xa0", "\u200bdemo", "de\u200bmo", "ｄｅｍｏ", "de\u0301mo",
+                                 "dé", "demo  two", "demo\u00adx"])
+def test_app_names_are_taken_as_written_or_refused(client: Client, app: str) -> None:
+    status, reply = post(client, "/xtimer/creatTimer", timer(app=app))
+    assert status == 400 and reply["data"]["field"] == "app", app
+    assert "ASCII letters" in reply["message"] or "must not start or end" in reply["message"]
+    assert get(client, "/xtimer/getAppTimers?app=" + quote(app))[0] == 400
+
+
+@pytest.mark.parametrize("app", ["est ad amet tempor proident", "billing", "bench-load", "a", "my_app.v2"])
+def test_the_spec_and_usual_app_names_stay_valid(client: Client, app: str) -> None:
+    assert post(client, "/xtimer/creatTimer", timer(app=app))[0] == 200
+
+
+def test_an_operator_cannot_create_a_key_for_a_padded_app_name(service: Any) -> None:
+    from click.testing import CliRunner
+
+    from xtimer_admin.__main__ import cli
+    result = CliRunner().invoke(cli, ["keys", "create", "--app", " demo "])
+    assert result.exit_code != 0 and "must not start or end" in result.output
+    assert service.keys.list("demo") == []
