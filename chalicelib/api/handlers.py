@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib.api import auth, envelope, openapi, pagination, replies, validation, views
+from chalicelib.api import auth, cross_site, envelope, openapi, pagination, replies, validation, views
 from chalicelib.api.field_errors import R
 from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
                                      UpdateTimerRequest)
@@ -85,6 +85,8 @@ def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Cal
         def wrapped(request: Any) -> Response:
             try:
                 headers = getattr(request, "headers", None) or {}
+                if not public:
+                    cross_site.refuse_cross_site(headers)
                 caller = None if public else auth.authenticate(headers, services().keys)
                 return handler(Call(request, caller))
             except XtimerError as err:
