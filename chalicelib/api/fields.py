@@ -115,9 +115,16 @@ def _callback_url(url: str) -> str:
         refuse("has no host name, e.g. https://example.com/hook")
     if parts.username or parts.password:
         refuse("must not carry a user name or password; put credentials in a header")
-    reason = callback_policy.refusal(parts.hostname)
+    try:
+        host = callback_policy.ascii_host(parts.hostname)
+    except ValueError as exc:
+        refuse(str(exc))
+    reason = callback_policy.refusal(host)
     if reason:
         refuse(reason)
+    if host != parts.hostname:  # stored, shown and signed as it is sent
+        port = f":{parts.port}" if parts.port is not None else ""
+        url = parts._replace(netloc=host + port).geturl()
     return url
 
 

@@ -140,6 +140,7 @@ class Notifier:
         content_type: str | None = None
         retry_after: float | None = None
         error: str | None = None
+        retryable = True
         try:
             with self._session.request(**self._request(callback, delivery)) as response:
                 status = response.status_code
@@ -150,6 +151,7 @@ class Notifier:
             error = _status_error(status) or body_error
         except Exception as exc:  # noqa: BLE001 - every failure must become an Outcome
             error = self._describe(exc, _host_of(callback.url))
+            retryable = not is_final(exc)
         duration_ms = max(0, round((self._clock() - started) * 1000))
         # Redacted before it is clipped: a credential cut at the limit would no longer match.
         secrets = credential_values(callback.headers, delivery.signing_secrets)
@@ -160,6 +162,7 @@ class Notifier:
             duration_ms=duration_ms,
             error=redact(error, secrets),
             retry_after=retry_after,
+            retryable=retryable,
         )
 
     def _request(self, callback: Callback, delivery: Delivery) -> dict[str, object]:
@@ -334,6 +337,15 @@ def describe_error(
         if isinstance(e, OSError) and e.errno is not None:
             return _short(e.strerror or errno.errorcode.get(e.errno, str(e.errno))).lower()
     return _short(f"{type(exc).__name__}: {exc}")
+
+
+def is_final(exc: BaseException) -> bool:
+    """Whether a failed request would fail the same way every time: the destination is refused
+    by the callback policy, or the URL, method or a header cannot be sent at all."""
+    return any(isinstance(e, (_Refused, CallbackRefused, requests.exceptions.InvalidURL,
+                              requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                              requests.exceptions.InvalidHeader, urllib3.exceptions.LocationParseError))
+               for e in _causes(exc))
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
