@@ -127,3 +127,8 @@ def max_timers_per_app() -> int:
 def max_fires_per_minute_per_app() -> int:
     """The sum of the enabled timers' fire rates an app may have (a timer every second is 60)."""
     return max(_env_int("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", 6_000), 1)
+
+
+def max_manual_runs_per_minute_per_app() -> int:
+    """triggerTimer runs an app may start per calendar minute (UTC), whatever its timers' rates."""
+    return max(_env_int("XTIMER_MAX_MANUAL_RUNS_PER_MINUTE_PER_APP", 60), 1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from chalicelib.apps.keys import ApiKeys
+from chalicelib.apps.manual_runs import ManualRunLimit
 from chalicelib.clock import Clock, system_clock
 from chalicelib.fires.queue import FireQueue
 from chalicelib.delivery.notifier import Notifier
@@ -55,7 +56,7 @@ def build(
         queue=queue,
         tasks=tasks,
         tick=tick,
-        timers=TimerStore(clock=clock, scheduler=tick, queue=queue),
+        timers=TimerStore(clock=clock, scheduler=tick, queue=queue, run_limit=ManualRunLimit(clock=clock)),
         worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
                       max_early_seconds=max_early_seconds, signing=signing),
     )

@@ -137,7 +137,7 @@ class Worker:
         if outcome.ok:
             self._tasks.record(fire, claim.attempt, outcome, status=SUCCEEDED, now_ms=now_ms)
             return True
-        if claim.attempt >= config.max_attempts():
+        if claim.attempt >= config.max_attempts() or not outcome.retryable:
             self._tasks.record(fire, claim.attempt, outcome, status=FAILED, now_ms=now_ms)
             self._queue.dead_letter(body, f"attempt {claim.attempt}: {outcome.error}")
             log.warning("fire %s failed for good after %s attempts: %s",
