@@ -1,7 +1,7 @@
 """Load benchmark (issue 6): N timers all due in the same minute; every fire delivered once?
 
     python -m bench.load                       # 10,000 timers (make bench-load)
-    python -m bench.load --timers 1200 --start-in 390 --drain 300   # the run in the README
+    python -m bench.load --timers 1200 --start-in 390 --drain 300   # the run in docs/benchmarks.md
 
 1. starts the local stack as a subprocess and a callback receiver on 127.0.0.1 (as bench.precision);
 2. probes the creation rate (creatTimer + enableTimer) with a few timers due half an hour away

@@ -215,7 +215,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
 
 def xtimer_scenarios(flat: dict[str, Any], cost: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The two columns of the README's cost table, from bench.scale runs: the sparse scenario (from
+    """The two columns of the cost table in docs/costs.md, from bench.scale runs: the sparse scenario (from
     `cost`, the run at the deployed XTIMER_ENQUEUE_AHEAD_SECONDS, when there is one) and the busy
     scenario with the most idle timers (from `flat`)."""
     sparse = next(r for r in (cost or flat)["runs"] if r["scenario"]["label"] == "sparse")
