@@ -60,3 +60,16 @@ def test_deployed_functions_queue_ten_minutes_ahead_and_the_local_stack_two(monk
     assert config.enqueue_ahead_seconds() == 600
     monkeypatch.setenv("XTIMER_ENQUEUE_AHEAD_SECONDS", "5000")
     assert config.enqueue_ahead_seconds() == 840
+
+
+def test_fires_of_the_same_second_share_a_message_of_at_most_25(provisioned: None) -> None:
+    from chalicelib.fires.fire import parse_message
+    recording = Recording()
+    queue = FireQueue(client=lambda: recording, clock=lambda: 1000.0)
+    fires = [Fire(timer_id=n, app="a", fire_ms=1030_000, generation=1) for n in range(60)]
+    fires += [Fire(timer_id=n, app="a", fire_ms=1031_000, generation=1) for n in range(3)]
+    assert queue.send(fires) == 63
+    [batch] = recording.batches
+    assert [len(parse_message(e["MessageBody"])) for e in batch] == [25, 25, 10, 3]
+    assert [e["DelaySeconds"] for e in batch] == [29, 29, 29, 30]
+    assert sorted(f.timer_id for e in batch[:3] for f in parse_message(e["MessageBody"])) == list(range(60))
