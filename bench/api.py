@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import requests
@@ -92,3 +94,14 @@ class TimerMaker:
             headers={"Content-Type": "application/json"}, body=body))
         self._retried("enableTimer", lambda: self._client.enable_timer(timer_id, self._app))
         return Timer(name=name, id=timer_id, cron=cron)
+
+    def probe(self, pool: ThreadPoolExecutor, numbers: range, cron: str) -> float:
+        """Creates and enables timers probe<number> on `pool`; returns how many it made a second."""
+        began = time.time()
+        list(pool.map(lambda i: self.make(f"probe{i:03d}", cron), numbers))
+        return len(numbers) / (time.time() - began)
+
+
+def outside_the_run() -> str:
+    """A cron for probe timers: once an hour, half an hour from now, so never during a run."""
+    return f"0 {(datetime.now(timezone.utc).minute + 30) % 60} * * * *"

@@ -17,23 +17,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shlex
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench import analysis, machine, report
-from bench.api import TimerMaker, XtimerClient
+from bench.api import TimerMaker, XtimerClient, outside_the_run
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
-from tests.support.receiver import Receiver, Response
+from tests.support.receiver import Receiver, Request, Response
 
 APP = "bench-load"
 
@@ -63,14 +62,128 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    described = machine.describe()
-    stem = "load-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{args.label}" if args.label else "")
-    stack_env = {
+def stack_env(args: argparse.Namespace) -> dict[str, str]:
+    """The stack's quotas, raised so that they refuse none of the run's timers or fires."""
+    return {
         "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": os.environ.get("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", "100000000"),
         "XTIMER_MAX_TIMERS_PER_APP": str(args.timers + args.probe + 100),
     }
-    stack = StackProcess(args.out / "raw" / f"{stem}-stack.log", pollers=args.pollers, env=stack_env,
+
+
+def pick_target_minute(args: argparse.Namespace, maker: TimerMaker) -> tuple[float, int]:
+    """Times the creation of --probe timers and picks the target minute T (a minute boundary) so
+    that creating all timers ends before it; returns (timers made a second, T)."""
+    with ThreadPoolExecutor(args.threads) as pool:
+        probe_rate = maker.probe(pool, range(args.probe), outside_the_run())
+    estimate = args.timers / probe_rate
+    lead = args.start_in if args.start_in is not None else estimate * 1.25 + args.margin
+    target = (math.ceil((time.time() + lead) / 60)) * 60
+    log(f"probe: {args.probe} timers created and enabled at {probe_rate:.1f}/s; {args.timers} should take "
+        f"~{estimate:.0f} s; target minute {analysis._iso(target)} ({target - time.time():.0f} s from now)")
+    return probe_rate, target
+
+
+def create_timers(args: argparse.Namespace, maker: TimerMaker, target: int) -> tuple[list[analysis.Timer], float]:
+    """Creates and enables the timers, each due once in T's minute; returns them and the seconds it took."""
+    minute = datetime.fromtimestamp(target, timezone.utc).minute
+    specs = [(f"t{i:05d}", f"{i % 60} {minute} * * * *") for i in range(args.timers)]
+    lock = threading.Lock()
+    done = 0
+    next_line = time.time() + args.progress
+    began = time.time()
+
+    def one(spec: tuple[str, str]) -> analysis.Timer:
+        nonlocal done, next_line
+        timer = maker.make(*spec)
+        with lock:
+            done += 1
+            if time.time() >= next_line:
+                next_line += args.progress
+                log(f"  created and enabled {done}/{args.timers} ({done / (time.time() - began):.1f}/s), "
+                    f"{target - time.time():.0f} s before the target minute")
+        return timer
+
+    with ThreadPoolExecutor(args.threads) as pool:
+        timers = list(pool.map(one, specs))
+    created_in = time.time() - began
+    log(f"created and enabled {args.timers} timers in {created_in:.1f} s ({args.timers / created_in:.1f}/s); "
+        f"{target - time.time():.0f} s before the target minute")
+    if time.time() >= target:
+        log("WARNING: creation ended after the target minute began")
+    return timers, created_in
+
+
+@dataclass
+class Awaited:
+    """What the wait for T's minute and its drain saw."""
+    requests: list[Request]
+    all_in_at: float | None          # when the last expected fire arrived (None: not all did)
+    cpu_at_start: tuple[float, dict[str, float]] | None
+    cpu_at_end: tuple[float, dict[str, float]]
+
+
+def await_fires(args: argparse.Namespace, stack: StackProcess, receiver: Receiver, bodies: dict[str, str],
+                timers: list[analysis.Timer], target: int) -> Awaited:
+    """Waits until T + 60 s, then until every fire of the minute has arrived or --drain has passed;
+    a progress line every --progress seconds."""
+    end = target + 60
+    expected_keys = {(t.name, f) for t in timers for f in analysis.expected_fires(t.cron, target, end)}
+    cpu = CpuMeter(stack)
+    queue = QueueWatch(stack.moto_endpoint())
+    cap = end + args.drain
+    cpu_at_start = None
+    next_line = time.time() + args.progress
+    all_in_at = None
+    while time.time() < cap:
+        now = time.time()
+        if cpu_at_start is None and now >= target:
+            cpu_at_start = cpu.read()
+        seen = {(to_callback(r, bodies).timer_name, analysis.parse_fire_time(r.header("X-Xtimer-Fire-Time")))
+                for r in receiver.received()} if now >= end or now >= next_line else set()
+        if now >= end and expected_keys <= seen:
+            all_in_at = now
+            log(f"all {len(expected_keys)} fires arrived, {now - end:.0f} s after the minute ended")
+            break
+        if now >= next_line:
+            log(progress_line(now - target, len(expected_keys & seen), len(expected_keys), cpu, queue))
+            next_line += args.progress
+        stack.raise_if_died("run")
+        time.sleep(1.0 if now >= end else 0.2)
+    time.sleep(3)  # a last moment for retried copies of the final fires to show up as duplicates
+    cpu_at_end = cpu.read()
+    return Awaited(receiver.received(), all_in_at, cpu_at_start, cpu_at_end)
+
+
+def progress_line(since_target: float, got: int, expected: int, cpu: CpuMeter, queue: QueueWatch) -> str:
+    depth = queue.depth()
+    return (f"t{since_target:+5.0f}s  fires of the minute received {got}/{expected}  cpu% "
+            + " ".join(f"{n} {p}" for n, p in cpu.since_last().items())
+            + (f"  queue {depth['visible']}/{depth['in_flight']}/{depth['delayed']} (vis/flight/delayed)"
+               if depth else ""))
+
+
+def delivery(callbacks: list[analysis.Callback], target: int, all_in_at: float | None) -> dict[str, Any]:
+    """When the minute's callbacks arrived, in seconds after T, and how many a second."""
+    end = target + 60
+    in_minute = [c for c in callbacks if c.fire_time is not None and target <= c.fire_time < end]
+    first = min((c.arrived for c in in_minute), default=None)
+    last = max((c.arrived for c in in_minute), default=None)
+    return {
+        "first_arrival_s_after_T": None if first is None else round(first - target, 1),
+        "last_arrival_s_after_T": None if last is None else round(last - target, 1),
+        "all_arrived_s_after_T": None if all_in_at is None else round(all_in_at - target, 1),
+        "callbacks_per_second": None if first is None or last is None or last <= first
+        else round(len(in_minute) / (last - first), 1),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The load test, step by step: stack up, probe and pick T, create the timers, await the
+    minute's fires, analyse."""
+    described = machine.describe()
+    stem = report.stem("load", args.label)
+    env = stack_env(args)
+    stack = StackProcess(args.out / "raw" / f"{stem}-stack.log", pollers=args.pollers, env=env,
                          extra_args=tuple(args.stack_arg))
     receiver = Receiver(Response(200, body="ok")).start()
     bodies: dict[str, str] = {}
@@ -78,114 +191,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.start()
         log(f"stack up on {stack.url} in {stack.started_in:.1f} s (pid {stack.pid}, log {stack.log_path}); "
             f"receiver on {receiver.base_url}")
-        client = XtimerClient(stack.url, pool=args.threads)
-        lock = threading.Lock()
-        maker = TimerMaker(client, APP, lambda name: receiver.url(PATH_PREFIX + name), bodies)
-        retries = maker.retries
-        create_and_enable = maker.make
-
-        # the probe's timers fire once an hour, half an hour from now: never during the run
-        far_minute = (datetime.now(timezone.utc).minute + 30) % 60
-        began = time.time()
-        with ThreadPoolExecutor(args.threads) as pool:
-            list(pool.map(lambda i: create_and_enable(f"probe{i:03d}", f"0 {far_minute} * * * *"), range(args.probe)))
-        probe_rate = args.probe / (time.time() - began)
-        estimate = args.timers / probe_rate
-        lead = args.start_in if args.start_in is not None else estimate * 1.25 + args.margin
-        target = (math.ceil((time.time() + lead) / 60)) * 60  # a minute boundary
-        minute = datetime.fromtimestamp(target, timezone.utc).minute
-        log(f"probe: {args.probe} timers created and enabled at {probe_rate:.1f}/s; {args.timers} should take "
-            f"~{estimate:.0f} s; target minute {analysis._iso(target)} ({target - time.time():.0f} s from now)")
-
-        specs = [(f"t{i:05d}", f"{i % 60} {minute} * * * *") for i in range(args.timers)]
-        done = 0
-        next_line = time.time() + args.progress
-
-        def one(spec: tuple[str, str]) -> analysis.Timer:
-            nonlocal done, next_line
-            timer = create_and_enable(*spec)
-            with lock:
-                done += 1
-                if time.time() >= next_line:
-                    next_line += args.progress
-                    log(f"  created and enabled {done}/{args.timers} ({done / (time.time() - began):.1f}/s), "
-                        f"{target - time.time():.0f} s before the target minute")
-            return timer
-
-        began = time.time()
-        with ThreadPoolExecutor(args.threads) as pool:
-            timers = list(pool.map(one, specs))
-        created_in = time.time() - began
-        create_rate = args.timers / created_in
-        log(f"created and enabled {args.timers} timers in {created_in:.1f} s ({create_rate:.1f}/s); "
-            f"{target - time.time():.0f} s before the target minute")
-        if time.time() >= target:
-            log("WARNING: creation ended after the target minute began; early fires of it may be missed")
-
-        end = target + 60
-        expected_keys = {(t.name, f) for t in timers for f in analysis.expected_fires(t.cron, target, end)}
-        cpu = CpuMeter(stack)
-        queue = QueueWatch(stack.moto_endpoint())
-        cap = end + args.drain
-        cpu_at_start = None
-        next_line = time.time() + args.progress
-        all_in_at = None
-        while time.time() < cap:
-            now = time.time()
-            if cpu_at_start is None and now >= target:
-                cpu_at_start = cpu.read()
-            seen = {(to_callback(r, bodies).timer_name, analysis.parse_fire_time(r.header("X-Xtimer-Fire-Time")))
-                    for r in receiver.received()} if now >= end or now >= next_line else set()
-            if now >= end and expected_keys <= seen:
-                all_in_at = now
-                log(f"all {len(expected_keys)} fires arrived, {now - end:.0f} s after the minute ended")
-                break
-            if now >= next_line:
-                got = len(expected_keys & seen)
-                depth = queue.depth()
-                log(f"t{now - target:+5.0f}s  fires of the minute received {got}/{len(expected_keys)}  cpu% "
-                    + " ".join(f"{n} {p}" for n, p in cpu.since_last().items())
-                    + (f"  queue {depth['visible']}/{depth['in_flight']}/{depth['delayed']} (vis/flight/delayed)"
-                       if depth else ""))
-                next_line += args.progress
-            if stack.process is not None and stack.process.poll() is not None:
-                raise RuntimeError(f"the local stack died during the run:\n{stack.log_tail()}")
-            time.sleep(1.0 if now >= end else 0.2)
-        time.sleep(3)  # a last moment for retried copies of the final fires to show up as duplicates
-        cpu_at_end = cpu.read()
-        requests_seen = receiver.received()
+        maker = TimerMaker(XtimerClient(stack.url, pool=args.threads), APP,
+                           lambda name: receiver.url(PATH_PREFIX + name), bodies)
+        probe_rate, target = pick_target_minute(args, maker)
+        timers, created_in = create_timers(args, maker, target)
+        awaited = await_fires(args, stack, receiver, bodies, timers, target)
     finally:
         stack.stop()
         receiver.stop()
-    log(f"stack stopped; analysing {len(requests_seen)} callbacks")
-
-    callbacks = [to_callback(r, bodies) for r in requests_seen]
-    result = analysis.analyse(timers, callbacks, target, end)
-    in_minute = [c for c in callbacks if c.fire_time is not None and target <= c.fire_time < end]
-    first = min((c.arrived for c in in_minute), default=None)
-    last = max((c.arrived for c in in_minute), default=None)
-    delivery = {
-        "first_arrival_s_after_T": None if first is None else round(first - target, 1),
-        "last_arrival_s_after_T": None if last is None else round(last - target, 1),
-        "all_arrived_s_after_T": None if all_in_at is None else round(all_in_at - target, 1),
-        "callbacks_per_second": None if first is None or last is None or last <= first
-        else round(len(in_minute) / (last - first), 1),
-    }
-    cpu_percent = CpuMeter.percent(cpu_at_start, cpu_at_end) if cpu_at_start else {}
+    log(f"stack stopped; analysing {len(awaited.requests)} callbacks")
+    callbacks = [to_callback(r, bodies) for r in awaited.requests]
+    cpu_percent = CpuMeter.percent(awaited.cpu_at_start, awaited.cpu_at_end) if awaited.cpu_at_start else {}
     return {
         "benchmark": "load",
-        "command": "python -m bench.load" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""),
+        "command": report.command("bench.load"),
         "stem": stem,
         "machine": described,
         "config": {"timers": args.timers, "threads": args.threads, "probe": args.probe, "margin_s": args.margin,
                    "drain_s": args.drain, "pollers": args.pollers, "stack_args": args.stack_arg,
-                   "stack_env": stack_env, "app": APP, "cron_form": "S M * * * * (S = i % 60, M = T's minute)"},
+                   "stack_env": env, "app": APP, "cron_form": "S M * * * * (S = i % 60, M = T's minute)"},
         "stack": {"command": stack.command[1:], "started_in_s": round(stack.started_in or 0, 1),
                   "probe_rate_per_s": round(probe_rate, 1), "created_and_enabled_in_s": round(created_in, 1),
-                  "create_rate_per_s": round(create_rate, 1), "retries_after_500": retries, "target_minute": analysis._iso(target),
+                  "create_rate_per_s": round(args.timers / created_in, 1), "retries_after_500": maker.retries,
+                  "target_minute": analysis._iso(target),
                   "cpu_percent_from_T": cpu_percent, "load_average_at_end": machine.load_average()},
-        "delivery": delivery,
-        "result": result,
+        "delivery": delivery(callbacks, target, awaited.all_in_at),
+        "result": analysis.analyse(timers, callbacks, target, target + 60),
     }
 
 
@@ -261,11 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = run(args)
     print()
     print(table(outcome))
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{outcome['stem']}.json"
-    json_path.write_text(json.dumps(outcome, indent=2) + "\n", encoding="utf-8")
-    md_path = args.out / f"{outcome['stem']}.md"
-    md_path.write_text(markdown(outcome), encoding="utf-8")
+    json_path, md_path = report.write(outcome, outcome["stem"], args.out, render=markdown)
     print(f"\nwrote {json_path} and {md_path}")
     r = outcome["result"]
     return 0 if r["missing"] == 0 and r["duplicates"] == 0 and r["early"] == 0 else 1

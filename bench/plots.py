@@ -28,6 +28,13 @@ def _came(series: dict[str, Any], key: str, came: int) -> str:
     return f"{came:,} fires" if due <= came else f"{came:,} of {due:,} fires came"
 
 
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def lateness(series: list[dict[str, Any]], path: Path) -> Path:
     """Cumulative distribution of lateness, one line per series and one per series' naive design,
     on a log scale (ms): xtimer's milliseconds and the naive minute's tens of seconds on one axis."""
@@ -48,10 +55,7 @@ def lateness(series: list[dict[str, Any]], path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title("Callback lateness: xtimer (solid) and a naive once-a-minute scheduler (dashed)")
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def rates(series: list[dict[str, Any]], path: Path) -> Path:
@@ -68,10 +72,7 @@ def rates(series: list[dict[str, Any]], path: Path) -> Path:
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Offered against delivered on the local stack")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def work_per_fire(scale_runs: list[dict[str, Any]], path: Path) -> Path:
@@ -91,7 +92,4 @@ def work_per_fire(scale_runs: list[dict[str, Any]], path: Path) -> Path:
     ax.legend(fontsize=8)
     ahead = sorted({r["scenario"]["ahead"] for r in busy})
     ax.set_title(f"Work per fire against idle timers (busy scenario, ahead {', '.join(map(str, ahead))} s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

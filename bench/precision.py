@@ -176,16 +176,109 @@ def progress_line(receiver: Receiver, start: int, end: int, cpu: CpuMeter, queue
             f"p99 {report._ms(s['p99'])} max {report._ms(s['max'])}  early {early}{cpu_text}{depth_text}")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    described = machine.describe()
-    stem = "precision-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{args.label}" if args.label else "")
-    raw = args.out / "raw"
-    stack_env = {
+def stack_env(args: argparse.Namespace) -> dict[str, str]:
+    """The stack's environment: --env, over a fire quota that refuses none of the benchmark's fires."""
+    return {
         # the per-app quota (default 6,000 fires a minute) would refuse a large benchmark's timers
         "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": os.environ.get("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", "100000000"),
         **dict(item.split("=", 1) for item in args.env),
     }
-    stack = StackProcess(raw / f"{stem}-stack.log", pollers=args.pollers, env=stack_env,
+
+
+def create_timers(args: argparse.Namespace, client: XtimerClient, receiver: Receiver,
+                  bodies: dict[str, str]) -> list[analysis.Timer]:
+    """Creates (not enables) timers t00000.., the crons in turn; fills `bodies` with their callback bodies."""
+    specs = [(f"t{i:05d}", args.crons[i % len(args.crons)]) for i in range(args.timers)]
+
+    def create(spec: tuple[str, str]) -> analysis.Timer:
+        name, cron = spec
+        bodies[name] = f'{{"timer":"{name}"}}'
+        timer_id = client.create_timer(APP, name, cron, receiver.url(PATH_PREFIX + name),
+                                       headers={"Content-Type": "application/json"}, body=bodies[name])
+        return analysis.Timer(name=name, id=timer_id, cron=cron)
+
+    with ThreadPoolExecutor(args.enable_threads) as pool:
+        return list(pool.map(create, specs))
+
+
+def enable_timers(args: argparse.Namespace, client: XtimerClient, timers: list[analysis.Timer],
+                  receiver: Receiver, cpu: CpuMeter, began: float) -> None:
+    """Enables the timers, a progress line every --progress seconds from `began` (the first fires
+    come meanwhile)."""
+    enabled = 0
+    lock = threading.Lock()
+    next_line = began + args.progress
+
+    def enable(timer: analysis.Timer) -> None:
+        nonlocal enabled, next_line
+        client.enable_timer(timer.id, APP)
+        with lock:
+            enabled += 1
+            if time.time() >= next_line:
+                next_line += args.progress
+                log(f"  enabled {enabled}/{len(timers)}, {len(receiver.received())} callbacks so far, "
+                    "cpu% " + " ".join(f"{n} {p}" for n, p in cpu.since_last().items()))
+
+    with ThreadPoolExecutor(args.enable_threads) as pool:
+        list(pool.map(enable, timers))
+
+
+def start_profiler(stack: StackProcess, raw: Path, stem: str, end: int,
+                   run_info: dict[str, Any]) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the stack until the window's end (--profile), if py-spy is installed."""
+    if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
+        log("--profile: py-spy is not installed (pip install py-spy); running without it")
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    flame = raw / f"{stem}-stack-profile.txt"
+    profiler = subprocess.Popen(
+        [spy, "record", "--pid", str(stack.pid), "--duration", str(int(end - time.time()) + 1),
+         "--rate", "25", "--gil", "--threads", "--subprocesses", "--format", "raw", "--output", str(flame),
+         "--nonblocking"], stdout=open(raw / f"{stem}-py-spy.log", "wb"), stderr=subprocess.STDOUT)
+    run_info["profile"] = str(flame)
+    log(f"py-spy records the stack until the window ends: {flame}")
+    return profiler
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    """Waits for py-spy to write its profile; Ctrl-C (it writes what it has) if it takes too long."""
+    try:
+        profiler.wait(30)
+    except subprocess.TimeoutExpired:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(30)
+
+
+CpuReading = tuple[float, dict[str, float]]
+
+
+def watch_window(args: argparse.Namespace, stack: StackProcess, receiver: Receiver, cpu: CpuMeter,
+                 queue: QueueWatch, start: int, end: int,
+                 stop_at: float) -> tuple[CpuReading | None, CpuReading | None]:
+    """Until the grace after the window is over: progress lines, and the CPU read at the window's ends."""
+    cpu_at_start = cpu_at_end = None
+    next_line = time.time() + args.progress
+    while time.time() < stop_at:
+        now = time.time()
+        if cpu_at_start is None and now >= start:
+            cpu_at_start = cpu.read()
+        if cpu_at_end is None and now >= end:
+            cpu_at_end = cpu.read()
+        if now >= next_line:
+            log(progress_line(receiver, start, end, cpu, queue))
+            next_line += args.progress
+        stack.raise_if_died("run")
+        time.sleep(min(0.2, max(0.0, stop_at - time.time())))
+    return cpu_at_start, cpu_at_end
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark, step by step: stack up, create and enable the timers, watch the window, analyse."""
+    described = machine.describe()
+    stem = report.stem("precision", args.label)
+    raw = args.out / "raw"
+    env = stack_env(args)
+    stack = StackProcess(raw / f"{stem}-stack.log", pollers=args.pollers, env=env,
                          extra_args=tuple(args.stack_arg) + (("--no-moto-speedups",) if args.stock_moto else ()))
     receiver = Receiver(Response(200, body="ok")).start()
     profiler: subprocess.Popen[bytes] | None = None
@@ -196,41 +289,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"stack up on {stack.url} in {stack.started_in:.1f} s (pid {stack.pid}, log {stack.log_path}); "
             f"receiver on {receiver.base_url}")
         client = XtimerClient(stack.url, pool=args.enable_threads)
-
-        timers: list[analysis.Timer] = []
         bodies: dict[str, str] = {}
-        specs = [(f"t{i:05d}", args.crons[i % len(args.crons)]) for i in range(args.timers)]
-
-        def create(spec: tuple[str, str]) -> analysis.Timer:
-            name, cron = spec
-            bodies[name] = f'{{"timer":"{name}"}}'
-            timer_id = client.create_timer(APP, name, cron, receiver.url(PATH_PREFIX + name),
-                                           headers={"Content-Type": "application/json"}, body=bodies[name])
-            return analysis.Timer(name=name, id=timer_id, cron=cron)
-
         began = time.time()
-        with ThreadPoolExecutor(args.enable_threads) as pool:
-            timers = list(pool.map(create, specs))
+        timers = create_timers(args, client, receiver, bodies)
         created_in = time.time() - began
         log(f"created {len(timers)} timers in {created_in:.1f} s; enabling")
         cpu = CpuMeter(stack)
         began = time.time()
-        enabled = 0
-        lock = threading.Lock()
-        next_line = began + args.progress
-
-        def enable(timer: analysis.Timer) -> None:
-            nonlocal enabled, next_line
-            client.enable_timer(timer.id, APP)
-            with lock:
-                enabled += 1
-                if time.time() >= next_line:
-                    next_line += args.progress
-                    log(f"  enabled {enabled}/{len(timers)}, {len(receiver.received())} callbacks so far, "
-                        "cpu% " + " ".join(f"{n} {p}" for n, p in cpu.since_last().items()))
-
-        with ThreadPoolExecutor(args.enable_threads) as pool:
-            list(pool.map(enable, timers))
+        enable_timers(args, client, timers, receiver, cpu, began)
         enabled_at = time.time()
         log(f"enabled {len(timers)} timers in {enabled_at - began:.1f} s")
 
@@ -240,68 +306,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         queue = QueueWatch(stack.moto_endpoint())
         log(f"measuring fires due in [{analysis._iso(start)}, {analysis._iso(end)}), "
             f"then {args.grace:.0f} s for late callbacks")
-
         if args.profile:
-            if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
-                log("--profile: py-spy is not installed (pip install py-spy); running without it")
-            else:
-                spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                flame = raw / f"{stem}-stack-profile.txt"
-                profiler = subprocess.Popen(
-                    [spy, "record", "--pid", str(stack.pid), "--duration", str(int(end - time.time()) + 1),
-                     "--rate", "25", "--gil", "--threads", "--subprocesses", "--format", "raw", "--output", str(flame),
-                     "--nonblocking"], stdout=open(raw / f"{stem}-py-spy.log", "wb"), stderr=subprocess.STDOUT)
-                run_info["profile"] = str(flame)
-                log(f"py-spy records the stack until the window ends: {flame}")
-
-        cpu_at_start = cpu_at_end = None
-        next_line = time.time() + args.progress
-        while time.time() < stop_at:
-            now = time.time()
-            if cpu_at_start is None and now >= start:
-                cpu_at_start = cpu.read()
-            if cpu_at_end is None and now >= end:
-                cpu_at_end = cpu.read()
-            if now >= next_line:
-                log(progress_line(receiver, start, end, cpu, queue))
-                next_line += args.progress
-            if stack.process is not None and stack.process.poll() is not None:
-                raise RuntimeError(f"the local stack died during the run:\n{stack.log_tail()}")
-            time.sleep(min(0.2, max(0.0, stop_at - time.time())))
+            profiler = start_profiler(stack, raw, stem, end, run_info)
+        cpu_at_start, cpu_at_end = watch_window(args, stack, receiver, cpu, queue, start, end, stop_at)
         requests_seen = receiver.received()
         if profiler is not None:
-            try:
-                profiler.wait(30)
-            except subprocess.TimeoutExpired:
-                profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
-                profiler.wait(30)
+            stop_profiler(profiler)
     finally:
         stack.stop()
         receiver.stop()
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
     log(f"stack stopped; analysing {len(requests_seen)} callbacks")
-
-    callbacks = [to_callback(r, bodies) for r in requests_seen]
-    result = analysis.analyse(timers, callbacks, start, end)
+    result = analysis.analyse(timers, [to_callback(r, bodies) for r in requests_seen], start, end)
     cpu_percent = CpuMeter.percent(cpu_at_start, cpu_at_end) if cpu_at_start and cpu_at_end else {}
-    seconds = result["window"]["seconds"]  # type: ignore[index]
-    made = result["arrivals_in_window"]["count"]  # type: ignore[index]  # callbacks made in the window
-    cpu_ms_per_fire = {name: round(pct / 100 * seconds * 1000 / max(1, made), 1) for name, pct in cpu_percent.items()}
+    stack_info = {"command": stack.command[1:], "started_in_s": round(stack.started_in or 0, 1),
+                  "created_in_s": round(created_in, 1), "enabled_in_s": round(enabled_at - began, 1),
+                  "cpu_percent": cpu_percent, "cpu_ms_per_fire": cpu_ms_per_fire(result, cpu_percent),
+                  "load_average_at_end": machine.load_average(), **run_info}
+    return document(args, stem, described, env, stack_info, result)
+
+
+def document(args: argparse.Namespace, stem: str, described: dict[str, Any], env: dict[str, str],
+             stack_info: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """The run's JSON: the command, the machine, the configuration, the stack's figures and the result."""
     return {
         "benchmark": "precision",
-        "command": "python -m bench.precision" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""),
+        "command": report.command("bench.precision"),
         "stem": stem,
         "machine": described,
         "config": {"timers": args.timers, "minutes": args.minutes, "crons": args.crons, "pollers": args.pollers,
-                   "stock_moto": args.stock_moto, "stack_args": args.stack_arg, "stack_env": stack_env,
+                   "stock_moto": args.stock_moto, "stack_args": args.stack_arg, "stack_env": env,
                    "settle_s": args.settle, "grace_s": args.grace, "app": APP},
-        "stack": {"command": stack.command[1:], "started_in_s": round(stack.started_in or 0, 1),
-                  "created_in_s": round(created_in, 1), "enabled_in_s": round(enabled_at - began, 1),
-                  "cpu_percent": cpu_percent, "cpu_ms_per_fire": cpu_ms_per_fire,
-                  "load_average_at_end": machine.load_average(), **run_info},
+        "stack": stack_info,
         "result": result,
     }
+
+
+def cpu_ms_per_fire(result: dict[str, Any], cpu_percent: dict[str, int]) -> dict[str, float]:
+    """CPU ms each process spent per callback made in the window."""
+    seconds = result["window"]["seconds"]
+    made = result["arrivals_in_window"]["count"]
+    return {name: round(pct / 100 * seconds * 1000 / max(1, made), 1) for name, pct in cpu_percent.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

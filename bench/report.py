@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench.machine import one_line
 
@@ -73,12 +76,13 @@ def table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def markdown(run: dict[str, Any]) -> str:
+def _markdown_summary(run: dict[str, Any]) -> list[str]:
+    """The title, command, machine, what ran, the lateness table and the targets."""
     r = run["result"]
     lat = r["lateness_ms"]
     m = run["machine"]
     cfg = run["config"]
-    out = [
+    return [
         f"# Precision benchmark, {m['date']}",
         "",
         f"Command: `{run['command']}`",
@@ -101,6 +105,12 @@ def markdown(run: dict[str, Any]) -> str:
         "|---|---:|:---:|",
         *[f"| {t} | {v} | {'yes' if ok else 'no'} |" for t, v, ok in verdicts(r)],
         "",
+    ]
+
+
+def _markdown_by_cron(r: dict[str, Any]) -> list[str]:
+    """Lateness by cron and by second of the minute."""
+    return [
         "By cron and by second of the minute (the tick runs at second 0):",
         "",
         "| fires of | count | p50 ms | p90 ms | p99 ms | max ms |",
@@ -110,6 +120,14 @@ def markdown(run: dict[str, Any]) -> str:
         *[f"| {k} | {s['count']} | {_ms(s['p50'])} | {_ms(s['p90'])} | {_ms(s['p99'])} | {_ms(s['max'])} |"
           for k, s in r["by_phase"].items()],
         "",
+    ]
+
+
+def _markdown_throughput_and_checks(run: dict[str, Any]) -> list[str]:
+    """Callbacks a second, the checks on every callback and the CPU used."""
+    r = run["result"]
+    m = run["machine"]
+    return [
         f"Throughput: {r['arrivals_in_window']['per_second']} callbacks/s arrived during the window "
         f"(whatever their fire time; their lateness p50 {_ms(r['arrivals_in_window']['lateness_ms']['p50'])} ms, "
         f"max {_ms(r['arrivals_in_window']['lateness_ms']['max'])} ms).",
@@ -125,17 +143,33 @@ def markdown(run: dict[str, Any]) -> str:
         + f"; load average at the end {run['stack'].get('load_average_at_end')}.",
         "",
     ]
-    return "\n".join(out)
 
 
-def write(run: dict[str, Any], stem: str, directory: Path = RESULTS) -> tuple[Path, Path]:
+def markdown(run: dict[str, Any]) -> str:
+    """A precision run's summary, bench/results/precision-<time>.md."""
+    return "\n".join(_markdown_summary(run) + _markdown_by_cron(run["result"]) + _markdown_throughput_and_checks(run))
+
+
+def stem(kind: str, label: str = "") -> str:
+    """A run's result files' name: <kind>-<UTC time>[-<label>]."""
+    return f"{kind}-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + (f"-{label}" if label else "")
+
+
+def command(module: str) -> str:
+    """This process's command line, as `python -m <module> ...`, for the reports."""
+    return f"python -m {module}" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+
+
+def write(run: dict[str, Any], stem: str, directory: Path = RESULTS,
+          render: Callable[[dict[str, Any]], str] = markdown) -> tuple[Path, Path]:
+    """<stem>.json (written whole or not at all) and <stem>.md, `render`ed from the run."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / f"{stem}.json"
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     os.replace(tmp, json_path)
     md_path = directory / f"{stem}.md"
-    md_path.write_text(markdown(run), encoding="utf-8")
+    md_path.write_text(render(run), encoding="utf-8")
     return json_path, md_path
 
 
@@ -171,11 +205,48 @@ def _series_rows(series: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
-def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:
-    """The suite's report; `image_prefix` is put before the plots' file names (for a copy of the
-    report kept in another directory)."""
+def _creation_row(s: dict[str, Any]) -> str:
+    """A series' row of the second table: its window, creation, naive ticks and ratios."""
+    cfg, made, nv = s["config"], s["creation"], s["naive"]
+    retried = sum(made["retries_after_500"].values())
+    overran = made["enable_overran_window_s"]
+    window = f"{cfg['window_s']} s, grace {cfg['grace_s']:.0f} s" + (
+        ", held to the window minutes" if cfg["hold"] else "")
+    created = (f"{made['seconds']} s ({made['per_second']}/s" + (f", retried {retried}" if retried else "")
+               + (f", enabling overran the window start by {overran} s" if overran else "") + ")")
+    ticks = f"{len(nv['ticks'])} ({nv['timers']:,}" + (f", every {nv['stride']}th" if nv["stride"] > 1 else "") + ")"
+    p50, p99 = _ratio(s["ratio"]["p50"]), _ratio(s["ratio"]["p99"])
+    ratios = (f"{p50}, not comparable (saturated) | {p99}, not comparable (saturated)" if s["saturated"]
+              else f"{p50} | {p99}")
+    return f"| {cfg['timers']:,} | {window} | {created} | {ticks} | {ratios} |"
+
+
+def _series_note(s: dict[str, Any]) -> str:
+    """A series' line under the plots: held, saturated, CPU, failed checks."""
+    notes = []
+    if s["config"]["hold"]:
+        notes.append(f"crons held to the window's minutes ({s['crons'][0]}, ...): the timers are created "
+                     "and enabled before their first fire, and the window starts on a minute boundary")
+    if s["saturated"]:
+        notes.append(f"saturated: {s['delivered_per_s']} callbacks/s delivered, {s['offered_per_s']} "
+                     f"due/s; the fire queue held up to {s['stack'].get('queue_max', '-')} messages; its "
+                     f"lateness figures are of the {s['xtimer']['fires_received']:,} fires that came within "
+                     "the grace (the backlog's first), not of all, so they and its ratios to the naive "
+                     "design understate how late it is")
+    cpu = s["stack"].get("cpu_percent_in_window")
+    if cpu:
+        notes.append("CPU in the window, % of one core: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
+    problems = s["xtimer"]["problems"]
+    if problems:
+        notes.append(f"checks on every callback: {problems}")
+    n = s["config"]["timers"]
+    return f"- {n:,} timer{'' if n == 1 else 's'}: " + "; ".join(notes) + "."
+
+
+def _suite_header(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """The title, the command, the machine, the steps' times and the plan's notes."""
     m = doc["machine"]
-    out = [
+    return [
         f"# Benchmark suite ({doc['mode']}), {m['date']}",
         "",
         f"Command: `{doc['command']}` (`make bench{' ARGS=--quick' if doc['mode'] == 'quick' else ''}`), "
@@ -192,143 +263,147 @@ def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:
         *[f"Note: {n}." for n in doc.get("plan", {}).get("notes", [])],
         "",
     ]
-    series = doc.get("series") or []
-    if series:
-        period = series[0]["config"]["period_s"]
-        out += [
-            "## Precision: lateness of callbacks on the local stack",
-            "",
-            f"One fresh local stack (`python -m xtimer_local`) per series; timer i has the cron "
-            f"`{{i % {period}}}/{period} * * * * *`, so every timer fires every {period} s and N / {period} fires fall "
-            "due each second. Callbacks go to a receiver on 127.0.0.1; lateness is arrival minus "
-            "`X-Xtimer-Fire-Time`, of each fire's first call. Fires due in the window are measured; late "
-            "callbacks are awaited until all have come or the series' grace runs out, and what has not come "
-            "by then counts as **missing**. A series is **saturated** when the stack delivered fewer "
-            "callbacks a second during the window than fell due (5% tolerance).",
-            "",
-            *_series_rows(series),
-            "",
-            "| timers | windows and grace | created and enabled | naive ticks (timers) | naive / xtimer p50 | naive / xtimer p99 |",
-            "|---:|---|---|---|---:|---:|",
-            *[f"| {s['config']['timers']:,} | {s['config']['window_s']} s, grace {s['config']['grace_s']:.0f} s"
-              f"{', held to the window minutes' if s['config']['hold'] else ''} | {s['creation']['seconds']} s "
-              f"({s['creation']['per_second']}/s{', retried ' + str(sum(s['creation']['retries_after_500'].values())) if sum(s['creation']['retries_after_500'].values()) else ''}"
-              f"{', enabling overran the window start by ' + str(s['creation']['enable_overran_window_s']) + ' s' if s['creation']['enable_overran_window_s'] else ''}) "
-              f"| {len(s['naive']['ticks'])} ({s['naive']['timers']:,}"
-              f"{', every ' + str(s['naive']['stride']) + 'th' if s['naive']['stride'] > 1 else ''}) "
-              + (f"| {_ratio(s['ratio']['p50'])}, not comparable (saturated) | {_ratio(s['ratio']['p99'])}, not "
-                 "comparable (saturated) |" if s["saturated"] else
-                 f"| {_ratio(s['ratio']['p50'])} | {_ratio(s['ratio']['p99'])} |") for s in series],
-            "",
-            "The naive design ticks once a minute and sends every fire that came due in the past minute "
-            "right away: it runs in the benchmark's process against the same timers' schedules and posts "
-            "to the same receiver (under `/naive/`), at every minute boundary during the series. Its fires "
-            "are those its ticks send, i.e. the whole minutes ending at those boundaries, which can begin "
-            "before xtimer's window when the window is shorter than a minute or does not start on one. "
-            "When a minute holds more fires than the cap, it takes every k-th timer (all of its fires) so "
-            "that one tick sends about the cap; a sample of timers has the same lateness distribution, "
-            "which depends only on the second of the minute a fire falls on (and on the send burst).",
-            "",
-            f"![lateness]({image_prefix}lateness.png)",
-            "",
-            f"![offered and delivered]({image_prefix}rates.png)",
-            "",
-        ]
-        for s in series:
-            notes = []
-            if s["config"]["hold"]:
-                notes.append(f"crons held to the window's minutes ({s['crons'][0]}, ...): the timers are created "
-                             "and enabled before their first fire, and the window starts on a minute boundary")
-            if s["saturated"]:
-                notes.append(f"saturated: {s['delivered_per_s']} callbacks/s delivered, {s['offered_per_s']} "
-                             f"due/s; the fire queue held up to {s['stack'].get('queue_max', '-')} messages; its "
-                             f"lateness figures are of the {s['xtimer']['fires_received']:,} fires that came within "
-                             "the grace (the backlog's first), not of all, so they and its ratios to the naive "
-                             "design understate how late it is")
-            cpu = s["stack"].get("cpu_percent_in_window")
-            if cpu:
-                notes.append("CPU in the window, % of one core: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
-            problems = s["xtimer"]["problems"]
-            if problems:
-                notes.append(f"checks on every callback: {problems}")
-            n = s["config"]["timers"]
-            out.append(f"- {n:,} timer{'' if n == 1 else 's'}: " + "; ".join(notes) + ".")
-        out.append("")
 
-    scale = doc.get("scale") or {}
-    flat = scale.get("flat")
-    if flat:
-        out += [
-            "## Scale of the minute path: work per fire against idle timers",
-            "",
-            f"`{flat['command']}`: in-process on moto with a fake clock (bench/scale.py's method: every AWS call "
-            "counted with a botocore handler; DynamoDB units computed from item sizes), 20 timers every "
-            "minute and 1 every second beside N enabled but idle timers.",
-            "",
-            "| idle timers | ahead s | fires | DynamoDB req/fire | SQS req/fire | RRU/fire | WRU/fire "
-            "| items the tick reads/tick | tick queries/tick | tick ms |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            *[f"| {r['scenario']['idle']:,} | {r['scenario']['ahead']} | {r['per_fire']['fires']} "
-              f"| {r['per_fire']['dynamodb_requests']:.3f} | {r['per_fire']['sqs_requests']:.3f} "
-              f"| {r['per_fire']['rru']:.3f} | {r['per_fire']['wru']:.3f} "
-              f"| {r['per_fire']['tick_items_read_per_tick']:.0f} | {r['per_fire']['tick_queries_per_tick']:.0f} "
-              f"| {r['per_fire']['tick_wall_ms_mean']:.0f} |"
-              for r in flat["runs"] if r["scenario"]["label"] == "busy"],
-            "",
-            flat["verdict"],
-            "",
-            f"![work per fire]({image_prefix}work.png)",
-            "",
-        ]
+
+def _precision_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """The series: xtimer's and the naive design's lateness, creation, ratios, plots and notes."""
+    series = doc.get("series") or []
+    if not series:
+        return []
+    period = series[0]["config"]["period_s"]
+    return [
+        "## Precision: lateness of callbacks on the local stack",
+        "",
+        f"One fresh local stack (`python -m xtimer_local`) per series; timer i has the cron "
+        f"`{{i % {period}}}/{period} * * * * *`, so every timer fires every {period} s and N / {period} fires fall "
+        "due each second. Callbacks go to a receiver on 127.0.0.1; lateness is arrival minus "
+        "`X-Xtimer-Fire-Time`, of each fire's first call. Fires due in the window are measured; late "
+        "callbacks are awaited until all have come or the series' grace runs out, and what has not come "
+        "by then counts as **missing**. A series is **saturated** when the stack delivered fewer "
+        "callbacks a second during the window than fell due (5% tolerance).",
+        "",
+        *_series_rows(series),
+        "",
+        "| timers | windows and grace | created and enabled | naive ticks (timers) | naive / xtimer p50 | naive / xtimer p99 |",
+        "|---:|---|---|---|---:|---:|",
+        *[_creation_row(s) for s in series],
+        "",
+        "The naive design ticks once a minute and sends every fire that came due in the past minute "
+        "right away: it runs in the benchmark's process against the same timers' schedules and posts "
+        "to the same receiver (under `/naive/`), at every minute boundary during the series. Its fires "
+        "are those its ticks send, i.e. the whole minutes ending at those boundaries, which can begin "
+        "before xtimer's window when the window is shorter than a minute or does not start on one. "
+        "When a minute holds more fires than the cap, it takes every k-th timer (all of its fires) so "
+        "that one tick sends about the cap; a sample of timers has the same lateness distribution, "
+        "which depends only on the second of the minute a fire falls on (and on the send burst).",
+        "",
+        f"![lateness]({image_prefix}lateness.png)",
+        "",
+        f"![offered and delivered]({image_prefix}rates.png)",
+        "",
+        *[_series_note(s) for s in series],
+        "",
+    ]
+
+
+def _scale_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """bench.scale's busy runs: work per fire against idle timers."""
+    flat = (doc.get("scale") or {}).get("flat")
+    if not flat:
+        return []
+    return [
+        "## Scale of the minute path: work per fire against idle timers",
+        "",
+        f"`{flat['command']}`: in-process on moto with a fake clock (bench/scale.py's method: every AWS call "
+        "counted with a botocore handler; DynamoDB units computed from item sizes), 20 timers every "
+        "minute and 1 every second beside N enabled but idle timers.",
+        "",
+        "| idle timers | ahead s | fires | DynamoDB req/fire | SQS req/fire | RRU/fire | WRU/fire "
+        "| items the tick reads/tick | tick queries/tick | tick ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r['scenario']['idle']:,} | {r['scenario']['ahead']} | {r['per_fire']['fires']} "
+          f"| {r['per_fire']['dynamodb_requests']:.3f} | {r['per_fire']['sqs_requests']:.3f} "
+          f"| {r['per_fire']['rru']:.3f} | {r['per_fire']['wru']:.3f} "
+          f"| {r['per_fire']['tick_items_read_per_tick']:.0f} | {r['per_fire']['tick_queries_per_tick']:.0f} "
+          f"| {r['per_fire']['tick_wall_ms_mean']:.0f} |"
+          for r in flat["runs"] if r["scenario"]["label"] == "busy"],
+        "",
+        flat["verdict"],
+        "",
+        f"![work per fire]({image_prefix}work.png)",
+        "",
+    ]
+
+
+def _costs_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """xtimer's measured cost per million fires beside EventBridge Scheduler's and Step Functions'."""
     costs = doc.get("costs")
-    if costs:
-        out += ["## Cost per million fires", "",
-                "| design | requests per fire | $ per million fires |", "|---|---|---:|"]
-        for label, x in costs["xtimer"].items():
-            req = ", ".join(f"{k} {v}" for k, v in x["requests_per_fire"].items())
-            units = ", ".join(f"{k} {v}" for k, v in x["units_per_fire"].items())
-            out.append(f"| xtimer, {label} (measured) | {req}; {units} | **{x['usd_per_million_fires']:.2f}** |")
-        out.append(f"| Amazon EventBridge Scheduler (price) | 1 invocation | "
-                   f"**{costs['eventbridge_scheduler']['usd_per_million_fires']:.2f}** |")
-        for key, what in (("step_functions_standard", "Step Functions Standard, Wait-state loop (model)"),
-                          ("step_functions_standard_cron", "the same, next cron fire computed by a Lambda (model)")):
-            sf = costs[key]
-            out.append(f"| {what} | {sf['transitions_per_fire']} state transitions | "
-                       f"**{sf['usd_per_million_fires']:.2f}** |")
-        out += ["", "xtimer's cost by part ($ per million fires):", ""]
-        parts = list(next(iter(costs["xtimer"].values()))["usd_by_part"])
-        out += ["| part | " + " | ".join(costs["xtimer"]) + " |", "|---|" + "---:|" * len(costs["xtimer"])]
-        out += [f"| {p} | " + " | ".join(f"{x['usd_by_part'][p]:.2f}" for x in costs["xtimer"].values()) + " |"
-                for p in parts]
-        out += ["", "The models' arithmetic:", ""]
-        out += [f"- EventBridge Scheduler: {line}" for line in costs["eventbridge_scheduler"]["arithmetic"]]
-        out += [f"- Step Functions: {line}" for line in costs["step_functions_standard"]["arithmetic"]]
-        out += [f"- Step Functions, cron: {line}" for line in costs["step_functions_standard_cron"]["arithmetic"]]
-        out += [f"- Assumed: {a}." for a in costs["assumptions"]]
-        if costs.get("note"):
-            out.append(f"- {costs['note']}")
-        out.append("")
+    if not costs:
+        return []
+    out = ["## Cost per million fires", "",
+           "| design | requests per fire | $ per million fires |", "|---|---|---:|"]
+    for label, x in costs["xtimer"].items():
+        req = ", ".join(f"{k} {v}" for k, v in x["requests_per_fire"].items())
+        units = ", ".join(f"{k} {v}" for k, v in x["units_per_fire"].items())
+        out.append(f"| xtimer, {label} (measured) | {req}; {units} | **{x['usd_per_million_fires']:.2f}** |")
+    out.append(f"| Amazon EventBridge Scheduler (price) | 1 invocation | "
+               f"**{costs['eventbridge_scheduler']['usd_per_million_fires']:.2f}** |")
+    for key, what in (("step_functions_standard", "Step Functions Standard, Wait-state loop (model)"),
+                      ("step_functions_standard_cron", "the same, next cron fire computed by a Lambda (model)")):
+        sf = costs[key]
+        out.append(f"| {what} | {sf['transitions_per_fire']} state transitions | "
+                   f"**{sf['usd_per_million_fires']:.2f}** |")
+    out += ["", "xtimer's cost by part ($ per million fires):", ""]
+    parts = list(next(iter(costs["xtimer"].values()))["usd_by_part"])
+    out += ["| part | " + " | ".join(costs["xtimer"]) + " |", "|---|" + "---:|" * len(costs["xtimer"])]
+    out += [f"| {p} | " + " | ".join(f"{x['usd_by_part'][p]:.2f}" for x in costs["xtimer"].values()) + " |"
+            for p in parts]
+    out += ["", "The models' arithmetic:", ""]
+    out += [f"- EventBridge Scheduler: {line}" for line in costs["eventbridge_scheduler"]["arithmetic"]]
+    out += [f"- Step Functions: {line}" for line in costs["step_functions_standard"]["arithmetic"]]
+    out += [f"- Step Functions, cron: {line}" for line in costs["step_functions_standard_cron"]["arithmetic"]]
+    out += [f"- Assumed: {a}." for a in costs["assumptions"]]
+    if costs.get("note"):
+        out.append(f"- {costs['note']}")
+    out.append("")
+    return out
+
+
+def _throughput_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """bench.throughput: what one tick enqueues and one worker process delivers."""
     tp = doc.get("throughput")
-    if tp:
-        t, w = tp["tick"], tp["worker"]
-        out += [
-            "## Throughput on this machine",
-            "",
-            f"`{tp['command']}`: the service's own Tick and worker handler in one process, against the local "
-            "stack's moto in a process of its own (so on this machine moto's CPU is part of the figure).",
-            "",
-            "| | measured | per |",
-            "|---|---:|---|",
-            f"| one tick: timers due / fires enqueued | {t['timers']:,} / {t['enqueued']:,} in {t['wall_s']} s "
-            f"| {t['fires_per_s']:,} fires/s, {t['timers_per_s']:,} timers/s |",
-            f"| fires one tick enqueues within 55 s (ahead {t['ahead_s']} s) | **{t['fires_per_tick_budget']:,}** "
-            f"| per minute ({t['timers_per_tick_budget']:,} due timers) |",
-            f"| one worker process ({w['pollers']} pollers, {w['concurrency']} batches at once), fires already due "
-            f"| {w['callbacks']:,} callbacks of {w['fires']:,} in {w['seconds']} s | **{_num(w['callbacks_per_s'])}** "
-            "callbacks/s |",
-            "",
-            "CPU seconds: tick " + ", ".join(f"{k} {v}" for k, v in t["cpu_s"].items()) + "; worker "
-            + ", ".join(f"{k} {v}" for k, v in w["cpu_s"].items()) + ".",
-            "",
-        ]
-    return "\n".join(out)
+    if not tp:
+        return []
+    t, w = tp["tick"], tp["worker"]
+    return [
+        "## Throughput on this machine",
+        "",
+        f"`{tp['command']}`: the service's own Tick and worker handler in one process, against the local "
+        "stack's moto in a process of its own (so on this machine moto's CPU is part of the figure).",
+        "",
+        "| | measured | per |",
+        "|---|---:|---|",
+        f"| one tick: timers due / fires enqueued | {t['timers']:,} / {t['enqueued']:,} in {t['wall_s']} s "
+        f"| {t['fires_per_s']:,} fires/s, {t['timers_per_s']:,} timers/s |",
+        f"| fires one tick enqueues within 55 s (ahead {t['ahead_s']} s) | **{t['fires_per_tick_budget']:,}** "
+        f"| per minute ({t['timers_per_tick_budget']:,} due timers) |",
+        f"| one worker process ({w['pollers']} pollers, {w['concurrency']} batches at once), fires already due "
+        f"| {w['callbacks']:,} callbacks of {w['fires']:,} in {w['seconds']} s | **{_num(w['callbacks_per_s'])}** "
+        "callbacks/s |",
+        "",
+        "CPU seconds: tick " + ", ".join(f"{k} {v}" for k, v in t["cpu_s"].items()) + "; worker "
+        + ", ".join(f"{k} {v}" for k, v in w["cpu_s"].items()) + ".",
+        "",
+    ]
+
+
+# The report's sections in order; each takes the suite's document and the plots' prefix and gives
+# its lines, none when its part is not in the document (a failed step).
+SUITE_SECTIONS: tuple[Callable[[dict[str, Any], str], list[str]], ...] = (
+    _suite_header, _precision_section, _scale_section, _costs_section, _throughput_section)
+
+
+def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:
+    """The suite's report; `image_prefix` is put before the plots' file names (for a copy of the
+    report kept in another directory)."""
+    return "\n".join(line for section in SUITE_SECTIONS for line in section(doc, image_prefix))

@@ -54,7 +54,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 START = datetime(2026, 3, 1, 12, 0, 30, tzinfo=timezone.utc).timestamp()
@@ -284,20 +284,88 @@ def write_idle_timers(n: int, url: str, now: float) -> None:
             ))
 
 
+def build_services(clock: Any) -> tuple[Any, Any]:
+    """A fresh service on the mocked AWS, on the fake clock, as the tests wire it; (services, queue)."""
+    from chalicelib import wiring
+    from chalicelib.delivery.notifier import Notifier
+    from chalicelib.fires.queue import FireQueue
+    from chalicelib.fires.tasks import TaskRecords
+    from chalicelib.storage import aws, models, resources
+
+    aws.forget_clients()
+    models.reset_connections()
+    models.bind()
+    resources.provision(aws.dynamodb(), aws.sqs())
+    queue = FireQueue(clock=clock, sleep=clock.sleep, max_delay_seconds=0)
+    services = wiring.build(clock=clock, sleep=clock.sleep, queue=queue,
+                            tasks=TaskRecords(lease_ms=15 * 60 * 1000),
+                            notifier=Notifier(connect_timeout=1.0, read_timeout=2.0),
+                            max_early_seconds=float("inf"))
+    wiring.use(services)
+    return services, queue
+
+
+def create_active_timers(services: Any, scenario: Scenario, url: str) -> None:
+    """The scenario's timers firing every minute (m0..) and every second (s0..), through the store."""
+    from chalicelib.timers.schedule import parse_schedule
+    from chalicelib.timers.spec import NotifyParams, TimerSpec
+    from chalicelib.timers.status import STATUS_ENABLED
+
+    for kind, count, cron in (("m", scenario.minutely, "0 * * * * *"), ("s", scenario.secondly, "* * * * * *")):
+        for i in range(count):
+            services.timers.create(TimerSpec(
+                app="shop", name=f"{kind}{i}", schedule=parse_schedule(cron, "UTC"), status=STATUS_ENABLED,
+                notify=NotifyParams(url=url, method="POST", header={"X-Token": "abc"}, body='{"k": 1}')))
+
+
+def measure_minutes(scenario: Scenario, services: Any, clock: Any, deliver: Callable[[], int],
+                    out: Outcome, progress: bool) -> None:
+    """The counted minutes: each, the tick (metered as "tick"), then `deliver` hands every fire to the worker."""
+    for minute in range(1, scenario.minutes + 1):
+        clock.set(START + 60 * minute)
+        METER.phase = "tick"
+        t0 = time.perf_counter()
+        report = services.tick.run()
+        out.tick_wall_s.append(time.perf_counter() - t0)
+        METER.phase = None
+        out.tick_enqueued += report.enqueued
+        out.tick_timers += report.timers
+        if report.errors:
+            raise RuntimeError(f"tick errors: {report.errors[:3]}")
+        delivered = deliver()
+        if progress:
+            print(f"  {scenario.label}: minute {minute}/{scenario.minutes}: tick {report.timers} timers, "
+                  f"{report.enqueued} fires in {out.tick_wall_s[-1]:.2f} s; {delivered} delivered",
+                  file=sys.stderr, flush=True)
+
+
+def count_callbacks(calls: list[Any], out: Outcome) -> None:
+    """The callbacks of the counted minutes, and how many repeated an idempotency key."""
+    out.callbacks = len(calls)
+    keys = Counter(r.header("X-Xtimer-Idempotency-Key") for r in calls)
+    out.duplicates = sum(c - 1 for c in keys.values())
+
+
+def copy_meter(out: Outcome) -> None:
+    """The meter's counts into the outcome, keyed "phase service operation"."""
+    join = " ".join
+    out.calls = {join(k): v for k, v in sorted(METER.calls.items())}
+    out.rru = {join(k): v for k, v in sorted(METER.rru.items()) if v}
+    out.wru = {join(k): v for k, v in sorted(METER.wru.items()) if v}
+    out.items_read = dict(METER.items_read)
+    out.queries = dict(METER.queries)
+    out.scans = METER.scans
+
+
 def run(scenario: Scenario, progress: bool = True) -> Outcome:
+    """One scenario on a fresh moto: set up, warm up (one tick, not counted), measure, count."""
     from moto import mock_aws
 
     import app as chalice_app
     from chalicelib import wiring
-    from chalicelib.storage import aws, models, resources
+    from chalicelib.storage import aws, models
     from chalicelib.timers import store as timers_module
     from chalicelib.timers.store import new_timer_id as draw_id
-    from chalicelib.fires.queue import FireQueue
-    from chalicelib.delivery.notifier import Notifier
-    from chalicelib.timers.schedule import parse_schedule
-    from chalicelib.fires.tasks import TaskRecords
-    from chalicelib.timers.spec import NotifyParams, TimerSpec
-    from chalicelib.timers.status import STATUS_ENABLED
     from tests.support.fake_clock import FakeClock
     from tests.support.receiver import Receiver
     from xtimer_local import moto_atomic
@@ -308,29 +376,15 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
     moto_atomic.apply()
     t_setup = time.perf_counter()
     with mock_aws(), Receiver() as rx:
-        aws.forget_clients()
-        models.reset_connections()
-        models.bind()
-        resources.provision(aws.dynamodb(), aws.sqs())
         clock = FakeClock(START)
-        queue = FireQueue(clock=clock, sleep=clock.sleep, max_delay_seconds=0)
-        services = wiring.build(clock=clock, sleep=clock.sleep, queue=queue,
-                                tasks=TaskRecords(lease_ms=15 * 60 * 1000),
-                                notifier=Notifier(connect_timeout=1.0, read_timeout=2.0),
-                                max_early_seconds=float("inf"))
-        wiring.use(services)
+        services, queue = build_services(clock)
         try:
             services.signing.load("shop")  # the app's signing secret exists already in the steady state
             # The same timer ids in every scenario: how the active timers fall on the due index's
             # shards sets how full the tick's send batches are, and must not differ by chance.
             ids = random.Random(7)
             timers_module.new_timer_id = lambda now_ms, rng=ids: draw_id(now_ms, rng)
-            for kind, count, cron in (("m", scenario.minutely, "0 * * * * *"), ("s", scenario.secondly, "* * * * * *")):
-                for i in range(count):
-                    services.timers.create(TimerSpec(
-                        app="shop", name=f"{kind}{i}", schedule=parse_schedule(cron, "UTC"), status=STATUS_ENABLED,
-                        notify=NotifyParams(url=rx.url("/hook"), method="POST", header={"X-Token": "abc"},
-                                            body='{"k": 1}')))
+            create_active_timers(services, scenario, rx.url("/hook"))
             # After the active timers: moto copies every table for each transaction (creating and
             # enabling a timer is one), which is slow with 100,000 items in it.
             write_idle_timers(scenario.idle, rx.url("/idle"), START)
@@ -343,40 +397,17 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
             out.setup_s = time.perf_counter() - t_setup
             METER.reset()
             t_run = time.perf_counter()
-            for minute in range(1, scenario.minutes + 1):
-                clock.set(START + 60 * minute)
-                METER.phase = "tick"
-                t0 = time.perf_counter()
-                report = services.tick.run()
-                out.tick_wall_s.append(time.perf_counter() - t0)
-                METER.phase = None
-                out.tick_enqueued += report.enqueued
-                out.tick_timers += report.timers
-                if report.errors:
-                    raise RuntimeError(f"tick errors: {report.errors[:3]}")
-                delivered = _deliver(sqs, url, arn, chalice_app.worker, lambda_event, scenario.batch, out)
-                if progress:
-                    print(f"  {scenario.label}: minute {minute}/{scenario.minutes}: tick {report.timers} timers, "
-                          f"{report.enqueued} fires in {out.tick_wall_s[-1]:.2f} s; {delivered} delivered",
-                          file=sys.stderr, flush=True)
+            measure_minutes(scenario, services, clock, lambda: _deliver(
+                sqs, url, arn, chalice_app.worker, lambda_event, scenario.batch, out), out, progress)
             out.run_s = time.perf_counter() - t_run
-            calls = rx.received("/hook")[received_before:]
-            out.callbacks = len(calls)
-            keys = Counter(r.header("X-Xtimer-Idempotency-Key") for r in calls)
-            out.duplicates = sum(c - 1 for c in keys.values())
+            count_callbacks(rx.received("/hook")[received_before:], out)
         finally:
             timers_module.new_timer_id = draw_id
             METER.phase = None
             wiring.use(None)
             aws.forget_clients()
             models.reset_connections()
-    join = " ".join
-    out.calls = {join(k): v for k, v in sorted(METER.calls.items())}
-    out.rru = {join(k): v for k, v in sorted(METER.rru.items()) if v}
-    out.wru = {join(k): v for k, v in sorted(METER.wru.items()) if v}
-    out.items_read = dict(METER.items_read)
-    out.queries = dict(METER.queries)
-    out.scans = METER.scans
+    copy_meter(out)
     return out
 
 
@@ -498,7 +529,7 @@ def steady_minutes(asked: int, ahead: int) -> int:
     return max(asked, ahead // 60 + 2)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0,1000,10000",
                         help="idle timer counts (default 0,1000,10000); empty: the sparse scenario only")
@@ -507,10 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutely", type=int, default=20, help="active timers firing every minute")
     parser.add_argument("--secondly", type=int, default=1, help="active timers firing every second")
     parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    aheads = [int(s) for s in args.ahead.split(",") if s.strip()]
+    return parser.parse_args(argv)
 
+
+def prepare() -> None:
+    """The environment of moto and the service (no real AWS), quiet logs, and the meter on every client."""
     for name, value in ENV.items():
         os.environ[name] = value
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "XTIMER_RESOURCE_PREFIX", "AWS_LAMBDA_FUNCTION_NAME"):
@@ -521,52 +553,58 @@ def main(argv: list[str] | None = None) -> int:
     botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", METER.before))
     botocore.handlers.BUILTIN_HANDLERS.append(("after-call", METER.after))
 
-    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    scenarios = [Scenario("busy", n, ahead, args.minutely, args.secondly, 10, steady_minutes(args.minutes, ahead))
-                 for ahead in aheads for n in sizes]
-    scenarios.append(Scenario("sparse", 0, aheads[0], 10, 0, 1, steady_minutes(args.minutes, aheads[0])))
-    runs = []
-    t0 = time.perf_counter()
-    for scenario in scenarios:
-        print(f"{scenario.label}: {scenario.idle:,} idle timers, ahead {scenario.ahead} s, "
-              f"{scenario.minutely} minutely + {scenario.secondly} secondly, batch {scenario.batch}",
-              file=sys.stderr, flush=True)
-        out = run(scenario)
-        if out.callbacks != out.fires or out.duplicates:
-            print(f"  warning: {out.fires} fires, {out.callbacks} callbacks, {out.duplicates} duplicates",
-                  file=sys.stderr)
-        runs.append({
-            "scenario": out.scenario.__dict__,
-            "per_fire": per_fire(out),
-            "totals": {"fires": out.fires, "invocations": out.invocations, "callbacks": out.callbacks,
-                       "duplicates": out.duplicates, "calls": out.calls, "rru": out.rru, "wru": out.wru,
-                       "tick_items_read": out.items_read, "tick_queries": out.queries, "scans": out.scans,
-                       "tick_enqueued": out.tick_enqueued, "tick_timers": out.tick_timers},
-            "wall_s": {"setup": out.setup_s, "run": out.run_s, "ticks": out.tick_wall_s},
-        })
 
+def scenarios(args: argparse.Namespace, sizes: list[int], aheads: list[int]) -> list[Scenario]:
+    """busy for every ahead and idle size, then sparse at the first ahead."""
+    busy = [Scenario("busy", n, ahead, args.minutely, args.secondly, 10, steady_minutes(args.minutes, ahead))
+            for ahead in aheads for n in sizes]
+    return busy + [Scenario("sparse", 0, aheads[0], 10, 0, 1, steady_minutes(args.minutes, aheads[0]))]
+
+
+def run_scenario(scenario: Scenario) -> dict[str, Any]:
+    """One scenario's run and its figures, as they go into the JSON's `runs`."""
+    print(f"{scenario.label}: {scenario.idle:,} idle timers, ahead {scenario.ahead} s, "
+          f"{scenario.minutely} minutely + {scenario.secondly} secondly, batch {scenario.batch}",
+          file=sys.stderr, flush=True)
+    out = run(scenario)
+    if out.callbacks != out.fires or out.duplicates:
+        print(f"  warning: {out.fires} fires, {out.callbacks} callbacks, {out.duplicates} duplicates",
+              file=sys.stderr)
+    return {
+        "scenario": out.scenario.__dict__,
+        "per_fire": per_fire(out),
+        "totals": {"fires": out.fires, "invocations": out.invocations, "callbacks": out.callbacks,
+                   "duplicates": out.duplicates, "calls": out.calls, "rru": out.rru, "wru": out.wru,
+                   "tick_items_read": out.items_read, "tick_queries": out.queries, "scans": out.scans,
+                   "tick_enqueued": out.tick_enqueued, "tick_timers": out.tick_timers},
+        "wall_s": {"setup": out.setup_s, "run": out.run_s, "ticks": out.tick_wall_s},
+    }
+
+
+def cost_columns(runs: list[dict[str, Any]], aheads: list[int]) -> dict[str, dict[str, float]]:
+    """$ per million fires: sparse, the busy run with the most idle timers at the first ahead, and
+    EventBridge Scheduler."""
     busy = [r for r in runs if r["scenario"]["label"] == "busy"]
     sparse = next(r for r in runs if r["scenario"]["label"] == "sparse")
     deployed_busy = max((r for r in busy if r["scenario"]["ahead"] == aheads[0]), key=lambda r: r["scenario"]["idle"],
                         default=None)  # none with --sizes "" (the sparse scenario only)
-    cost = {
+    return {
         f"sparse (ahead {aheads[0]})": sparse["per_fire"]["usd_per_million_fires"],
         **({f"busy (ahead {aheads[0]}, {deployed_busy['scenario']['idle']:,} idle)":
             deployed_busy["per_fire"]["usd_per_million_fires"]} if deployed_busy else {}),
         "EventBridge Scheduler": {k: 0.0 for k in sparse["per_fire"]["usd_per_million_fires"]} | {"total": 1.00},
     }
 
-    def flat(metric: str) -> dict[int, list[float]]:
-        found: dict[int, list[float]] = {}
-        for ahead in aheads:
-            found[ahead] = [r["per_fire"][metric] for r in busy if r["scenario"]["ahead"] == ahead]
-        return found
 
-    growth = []
+def growth(runs: list[dict[str, Any]], aheads: list[int]) -> list[str]:
+    """What changes with the number of idle timers among the busy runs of each ahead (nothing, if flat)."""
+    busy = [r for r in runs if r["scenario"]["label"] == "busy"]
+    found = []
     for metric in ("tick_items_read_per_tick", "tick_queries_per_tick", "wru"):
-        for ahead, values in flat(metric).items():
+        for ahead in dict.fromkeys(aheads):  # each value once, as given
+            values = [r["per_fire"][metric] for r in busy if r["scenario"]["ahead"] == ahead]
             if values and max(values) - min(values) > 1e-9:
-                growth.append(f"{metric} at ahead {ahead}: {min(values):.4f} to {max(values):.4f}")
+                found.append(f"{metric} at ahead {ahead}: {min(values):.4f} to {max(values):.4f}")
     # Every operation per fire but the signing-secret reads (a cache on real time: how many
     # a run misses depends on how long it takes, not on the tables).
     for ahead in aheads:
@@ -576,39 +614,65 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             values = [r["per_fire"]["calls_per_fire"].get(op, 0.0) for r in same]
             if max(values) - min(values) > 1e-9:
-                growth.append(f"{op} at ahead {ahead}: {min(values):.4f} to {max(values):.4f} per fire")
+                found.append(f"{op} at ahead {ahead}: {min(values):.4f} to {max(values):.4f} per fire")
+    return found
+
+
+def verdict(runs: list[dict[str, Any]], sizes: list[int], aheads: list[int]) -> str:
+    """The report's conclusion: is the work per fire flat with idle timers, and were there Scans?"""
+    changes = growth(runs, aheads)
     scans = sum(r["totals"]["scans"] for r in runs)
-    verdict = ("Work per fire is flat: requests, units and items read per fire are the same with "
-               f"{', '.join(f'{n:,}' for n in sizes)} idle timers (every operation but the cached signing-secret "
-               "reads, which follow wall time)" if not growth else
-               "Work per fire changes with idle timers: " + "; ".join(growth))
+    text = ("Work per fire is flat: requests, units and items read per fire are the same with "
+            f"{', '.join(f'{n:,}' for n in sizes)} idle timers (every operation but the cached signing-secret "
+            "reads, which follow wall time)" if not changes else
+            "Work per fire changes with idle timers: " + "; ".join(changes))
     if not sizes:
-        verdict = "No busy scenario (--sizes empty): the sparse scenario only"
-    verdict += f"; {scans} Scan calls on the measured path."
+        text = "No busy scenario (--sizes empty): the sparse scenario only"
+    return text + f"; {scans} Scan calls on the measured path."
+
+
+MODEL = {
+    "writes": "ceil(max(size before, after)/1 KB) WRU; +1 WRU per GSI entry put, deleted or updated, +2 when its key changes",
+    "reads": "GetItem ceil(size/4 KB) RRU (min 1), half if eventually consistent; Query: total size of items returned",
+    "lambda_duration": f"handler wall time (fake waits take none) + {MODELLED_WAIT_S} s modelled wait, {int(WORKER_MEMORY_GB * 1024)} MB",
+    "not_counted": "empty ReceiveMessage of Lambda's pollers, the tick's own Lambda invocation (fixed per minute)",
+    "prices": PRICES,
+}
+
+
+def write(doc: dict[str, Any], out_dir: Path) -> None:
+    """scale-<started>.json and scale.md into `out_dir`; the Markdown on stdout too."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"scale-{doc['started']}.json"
+    json_path.write_text(json.dumps(doc, indent=1) + "\n")
+    text = markdown(doc)
+    (out_dir / "scale.md").write_text(text)
+    print(text)
+    print(f"wrote {json_path} and {out_dir / 'scale.md'} in {doc['elapsed_s']:.0f} s", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every scenario in turn, then the cost columns, the verdict, the JSON and the Markdown."""
+    args = parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    aheads = [int(s) for s in args.ahead.split(",") if s.strip()]
+    prepare()
+    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    planned = scenarios(args, sizes, aheads)
+    t0 = time.perf_counter()
+    runs = [run_scenario(scenario) for scenario in planned]
+    cost = cost_columns(runs, aheads)
     doc = {
         "started": started,
         "command": "python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
-        "model": {
-            "writes": "ceil(max(size before, after)/1 KB) WRU; +1 WRU per GSI entry put, deleted or updated, +2 when its key changes",
-            "reads": "GetItem ceil(size/4 KB) RRU (min 1), half if eventually consistent; Query: total size of items returned",
-            "lambda_duration": f"handler wall time (fake waits take none) + {MODELLED_WAIT_S} s modelled wait, {int(WORKER_MEMORY_GB * 1024)} MB",
-            "not_counted": "empty ReceiveMessage of Lambda's pollers, the tick's own Lambda invocation (fixed per minute)",
-            "prices": PRICES,
-        },
+        "model": MODEL,
         "runs": runs,
         "cost": cost,
-        "verdict": verdict,
+        "verdict": verdict(runs, sizes, aheads),
         "elapsed_s": time.perf_counter() - t0,
     }
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"scale-{started}.json").write_text(json.dumps(doc, indent=1) + "\n")
-    text = markdown(doc)
-    (out_dir / "scale.md").write_text(text)
-    print(text)
-    print(f"wrote {out_dir / f'scale-{started}.json'} and {out_dir / 'scale.md'} in {doc['elapsed_s']:.0f} s",
-          file=sys.stderr)
+    write(doc, Path(args.out))
     return 0
 
 

@@ -103,6 +103,11 @@ class StackProcess:
         except (OSError, ValueError):
             return []
 
+    def raise_if_died(self, during: str) -> None:
+        """RuntimeError with the log's tail if the stack has exited; `during` names what ran ("run", "series")."""
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"the local stack died during the {during}:\n{self.log_tail()}")
+
     def cpu_seconds(self, pid: int | None = None) -> float | None:
         """CPU time (user + system) the stack process (or `pid`) used so far, from /proc."""
         return process_cpu_seconds(pid or self.pid)

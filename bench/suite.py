@@ -32,7 +32,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench import costs, machine, plots, report, series
 from bench.precision import log
@@ -107,13 +107,40 @@ def _subprocess(args: list[str]) -> None:
         raise RuntimeError(f"{shlex.join(args[1:])} exited with {done.returncode}")
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
-    plan = QUICK if args.quick else FULL
+class Steps:
+    """Runs the suite's steps, each timed and logged into `record` (name, seconds, error). A step
+    that fails logs its traceback and gives None: one failed step must not lose the others' figures."""
+
+    def __init__(self, record: list[dict[str, Any]]) -> None:
+        self.record = record
+
+    def __call__(self, name: str, function: Callable[[], Any]) -> Any:
+        t0 = time.time()
+        log(f"== {name}")
+        entry: dict[str, Any] = {"name": name}
+        try:
+            return function()
+        except Exception as error:
+            traceback.print_exc()
+            entry["error"] = f"failed: {error}".splitlines()[0][:300]
+            return None
+        finally:
+            entry["seconds"] = round(time.time() - t0, 1)
+            self.record.append(entry)
+            log(f"== {name}: {entry['seconds']} s{' (' + entry['error'] + ')' if 'error' in entry else ''}")
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    """--out, or bench/results/suite-<time>[-quick]; created."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or report.RESULTS / f"suite-{stamp}{'-quick' if args.quick else ''}"
     out.mkdir(parents=True, exist_ok=True)
-    began = time.time()
-    doc: dict[str, Any] = {
+    return out
+
+
+def new_document(args: argparse.Namespace, argv: list[str], plan: Plan, out: Path) -> dict[str, Any]:
+    """suite.json before the steps: the command, the machine and the plan."""
+    return {
         "benchmark": "suite", "mode": "quick" if args.quick else "full",
         "command": "python -m bench.suite" + (" " + shlex.join(argv) if argv else ""),
         "machine": machine.describe(), "out": str(out), "steps": [], "series": [], "scale": {},
@@ -121,57 +148,66 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                  "scale_cost": plan.scale_cost, "throughput": plan.throughput, "notes": plan.notes},
     }
 
-    def step(name: str, function: Any) -> Any:
-        t0 = time.time()
-        log(f"== {name}")
-        entry: dict[str, Any] = {"name": name}
-        try:
-            return function()
-        except Exception as error:  # one failed step must not lose the others' figures
-            traceback.print_exc()
-            entry["error"] = f"failed: {error}".splitlines()[0][:300]
-            return None
-        finally:
-            entry["seconds"] = round(time.time() - t0, 1)
-            doc["steps"].append(entry)
-            log(f"== {name}: {entry['seconds']} s{' (' + entry['error'] + ')' if 'error' in entry else ''}")
 
+def run_series(plan: Plan, out: Path, step: Steps, progress: bool) -> list[dict[str, Any]]:
+    """Every series of the plan, each on a fresh stack; the results of those that did not fail."""
+    results = []
     for cfg in plan.series:
-        label = f"precision-{cfg.timers}"
-        result = step(f"precision, {cfg.timers:,} timer{'' if cfg.timers == 1 else 's'}", lambda cfg=cfg, label=label: series.run(
-            cfg, out / "raw", label, progress=not args.no_progress))
+        result = step(series.title(cfg), lambda cfg=cfg: series.run(cfg, out / "raw", series.label(cfg),
+                                                                     progress=progress))
         if result is not None:
-            doc["series"].append(result)
+            results.append(result)
+    return results
 
-    py = sys.executable
 
-    def scale(arguments: list[str], directory: Path) -> dict[str, Any]:
-        _subprocess([py, "-m", "bench.scale", *arguments, "--out", _relative(directory)])
-        return _latest_json(directory, "scale-*.json")
+def run_scale(arguments: list[str], directory: Path) -> dict[str, Any]:
+    """bench.scale in a subprocess, writing into `directory`; its JSON."""
+    _subprocess([sys.executable, "-m", "bench.scale", *arguments, "--out", _relative(directory)])
+    return _latest_json(directory, "scale-*.json")
 
-    def throughput() -> dict[str, Any]:
-        _subprocess([py, "-m", "bench.throughput", *plan.throughput, "--json", _relative(out / "throughput.json")]
-                    + (["--no-progress"] if args.no_progress else []))
-        return json.loads((out / "throughput.json").read_text(encoding="utf-8"))
 
-    doc["scale"]["flat"] = step("scale: work per fire against idle timers", lambda: scale(plan.scale_flat, out / "scale"))
+def run_scales(plan: Plan, out: Path, step: Steps) -> dict[str, Any]:
+    """The flat scale run, and the cost run at the deployed ahead when the plan has one."""
+    scale = {"flat": step("scale: work per fire against idle timers",
+                          lambda: run_scale(plan.scale_flat, out / "scale"))}
     if plan.scale_cost is not None:
-        doc["scale"]["cost"] = step("scale: requests per fire as deployed (ahead 600 s)",
-                                    lambda: scale(plan.scale_cost, out / "scale-cost"))
-    doc["throughput"] = step("throughput: one tick, one worker process", throughput)
+        cost = plan.scale_cost
+        scale["cost"] = step("scale: requests per fire as deployed (ahead 600 s)",
+                             lambda: run_scale(cost, out / "scale-cost"))
+    return scale
 
+
+def run_throughput(plan: Plan, out: Path, no_progress: bool) -> dict[str, Any]:
+    """bench.throughput in a subprocess, writing out/throughput.json; its JSON."""
+    _subprocess([sys.executable, "-m", "bench.throughput", *plan.throughput,
+                 "--json", _relative(out / "throughput.json")] + (["--no-progress"] if no_progress else []))
+    return json.loads((out / "throughput.json").read_text(encoding="utf-8"))
+
+
+def draw(doc: dict[str, Any], out: Path) -> None:
+    """The plots of what the steps measured."""
+    if doc["series"]:
+        plots.lateness(doc["series"], out / "lateness.png")
+        plots.rates(doc["series"], out / "rates.png")
+    if doc["scale"].get("flat"):
+        plots.work_per_fire(doc["scale"]["flat"]["runs"], out / "work.png")
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    """The suite: the plan's series, scale, throughput, then the costs, plots and report."""
+    plan = QUICK if args.quick else FULL
+    out = out_dir(args)
+    began = time.time()
+    doc = new_document(args, argv, plan, out)
+    step = Steps(doc["steps"])
+    doc["series"] = run_series(plan, out, step, progress=not args.no_progress)
+    doc["scale"] = run_scales(plan, out, step)
+    doc["throughput"] = step("throughput: one tick, one worker process",
+                             lambda: run_throughput(plan, out, args.no_progress))
     if doc["scale"].get("flat"):
         doc["costs"] = costs.compare(xtimer_scenarios(doc["scale"]["flat"], doc["scale"].get("cost")))
         doc["costs"]["note"] = plan.cost_note
-
-    def draw() -> None:
-        if doc["series"]:
-            plots.lateness(doc["series"], out / "lateness.png")
-            plots.rates(doc["series"], out / "rates.png")
-        if doc["scale"].get("flat"):
-            plots.work_per_fire(doc["scale"]["flat"]["runs"], out / "work.png")
-
-    step("plots", draw)
+    step("plots", lambda: draw(doc, out))
     doc["elapsed_s"] = round(time.time() - began, 1)
     doc["load_average_at_end"] = machine.load_average()
     write(doc, out)

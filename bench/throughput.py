@@ -124,109 +124,146 @@ def write_timers(n: int, url_of: Any, now: float) -> list[int]:
     return ids
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def configure(endpoint: str, args: argparse.Namespace) -> None:
+    """The local stack's environment, against `endpoint`, before the service's code is imported."""
+    from xtimer_local.stack import local_environment
+
+    os.environ.update(local_environment(endpoint))
+    os.environ.update({"XTIMER_STAGE": "bench-tp", "XTIMER_ENQUEUE_AHEAD_SECONDS": str(args.ahead),
+                       "XTIMER_AUTH": "off", "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": "100000000"})
+    logging.disable(logging.WARNING)  # the tick's and worker's INFO lines, per fire
+
+
+CpuMark = tuple[float | None, float]  # (moto's CPU seconds, this process's)
+
+
+def cpu_mark(moto: MotoProcess) -> CpuMark:
+    return process_cpu_seconds(moto.process.pid), time.process_time()  # type: ignore[union-attr]
+
+
+def cpu_since(moto: MotoProcess, mark: CpuMark, own: str) -> dict[str, float]:
+    """CPU seconds since `mark`: this process's (named `own`) and moto's."""
+    moto_cpu0, own_cpu0 = mark
+    return {own: time.process_time() - own_cpu0,
+            "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
+
+
+def delivered(receiver: Any, wanted: set[str]) -> int:
+    """How many of the `wanted` idempotency keys have called back."""
+    return len(wanted & {r.header("X-Xtimer-Idempotency-Key") for r in receiver.received()})
+
+
+def feed(args: argparse.Namespace, receiver: Any, batch: list[Any], wanted: set[str], what: str) -> float:
+    """Sends `batch` to the fire queue and waits (--drain at most) for its callbacks; returns when it sent."""
     from tqdm import tqdm
 
+    from chalicelib.fires.queue import FireQueue
+
+    t0 = time.time()
+    FireQueue().send(batch, threads=8)
+    with tqdm(total=len(wanted), desc=what, unit="cb", disable=not args.progress, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        got = 0
+        while got < len(wanted) and time.time() - t0 < args.drain:
+            time.sleep(0.25)
+            now_got = delivered(receiver, wanted)
+            bar.update(now_got - got)
+            got = now_got
+    return t0
+
+
+def start_pollers(args: argparse.Namespace, stop: threading.Event) -> tuple[list[Any], Any]:
+    """The local stack's pollers, handing the fire queue's batches to app.worker; (pollers, invocations)."""
+    import app as chalice_app
+    from chalicelib import config
+    from chalicelib.storage import aws
+    from xtimer_local.poller import Invocations, Poller
+
+    sqs = aws.sqs()
+    url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    invocations = Invocations(args.concurrency)
+    pollers = [Poller(sqs, url, arn, chalice_app.worker, stop, name=f"worker-{n}", invocations=invocations)
+               for n in range(args.pollers)]
+    for poller in pollers:
+        poller.start()
+    return pollers, invocations
+
+
+def measure_worker(args: argparse.Namespace, ids: list[int], receiver: Any, moto: MotoProcess) -> dict[str, Any]:
+    """Step 1: the worker fed fires already due, --warmup of them first and not counted."""
+    from chalicelib.fires.fire import Fire
+
+    stop = threading.Event()
+    pollers, invocations = start_pollers(args, stop)
+    base = int(time.time()) - 1
+    fires = [Fire(timer_id=ids[k % len(ids)], app=APP, fire_ms=(base - k // len(ids)) * 1000, generation=1)
+             for k in range(args.warmup + args.worker_fires)]
+    warm_keys = {f.idempotency_key for f in fires[:args.warmup]}
+    keys = {f.idempotency_key for f in fires[args.warmup:]}
+    warm_started = time.time()
+    if args.warmup:
+        feed(args, receiver, fires[:args.warmup], warm_keys, "worker warm-up")
+    warm_s = time.time() - warm_started
+    mark = cpu_mark(moto)
+    started = feed(args, receiver, fires[args.warmup:], keys, "worker callbacks")
+    worker_cpu = cpu_since(moto, mark, "bench (worker)")
+    stop.set()
+    for poller in pollers:
+        poller.join(5)
+    invocations.shutdown(wait=False)
+    calls = [r for r in receiver.received() if r.header("X-Xtimer-Idempotency-Key") in keys]
+    last = max((r.arrived_at for r in calls), default=started)
+    distinct = {r.header("X-Xtimer-Idempotency-Key") for r in calls}
+    return {
+        "fires": args.worker_fires, "callbacks": len(calls), "distinct_fires": len(distinct),
+        "warmup_fires": args.warmup, "warmup_s": round(warm_s, 1),
+        "pollers": args.pollers, "concurrency": args.concurrency,
+        "seconds": round(last - started, 2),
+        "callbacks_per_s": round(len(distinct) / (last - started), 1) if last > started else None,
+        "cpu_s": {k: round(v, 1) for k, v in worker_cpu.items()},
+        "complete": len(distinct) == args.worker_fires,
+    }
+
+
+def measure_tick(args: argparse.Namespace, moto: MotoProcess, written_s: float) -> dict[str, Any]:
+    """Step 2: one tick over every timer (its fires stay in the queue: the pollers have stopped)."""
+    from chalicelib.scheduling.tick import Tick
+
+    mark = cpu_mark(moto)
+    t0 = time.perf_counter()
+    report = Tick().run()
+    tick_s = time.perf_counter() - t0
+    tick_cpu = cpu_since(moto, mark, "bench (tick)")
+    if report.errors:
+        raise RuntimeError(f"the tick failed: {report.errors[:3]}")
+    return {
+        "timers": report.timers, "enqueued": report.enqueued, "wall_s": round(tick_s, 2),
+        "ahead_s": args.ahead, "timers_written_in_s": round(written_s, 1),
+        "timers_per_s": round(report.timers / tick_s, 1), "fires_per_s": round(report.enqueued / tick_s, 1),
+        "fires_per_tick_budget": round(per_budget(report.enqueued, tick_s) or 0),
+        "timers_per_tick_budget": round(per_budget(report.timers, tick_s) or 0),
+        "cpu_s": {k: round(v, 1) for k, v in tick_cpu.items()},
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Both measurements on one moto: write the timers, the worker (step 1), then the tick (step 2)."""
     from tests.support.receiver import Receiver, Response
-    from xtimer_local.stack import local_environment
 
     moto = MotoProcess().start()
     receiver = Receiver(Response(200, body="ok")).start()
     try:
-        os.environ.update(local_environment(moto.endpoint))
-        os.environ.update({"XTIMER_STAGE": "bench-tp", "XTIMER_ENQUEUE_AHEAD_SECONDS": str(args.ahead),
-                           "XTIMER_AUTH": "off", "XTIMER_MAX_FIRES_PER_MINUTE_PER_APP": "100000000"})
-        logging.disable(logging.WARNING)  # the tick's and worker's INFO lines, per fire
-        import app as chalice_app
-        from chalicelib import config
+        configure(moto.endpoint, args)
         from chalicelib.storage import aws, models, resources
-        from chalicelib.fires.queue import FireQueue
-        from chalicelib.fires.fire import Fire
-        from chalicelib.scheduling.tick import Tick
-        from xtimer_local.poller import Invocations, Poller
 
         models.bind()
         resources.provision(aws.dynamodb(), aws.sqs())
         began = time.time()
         ids = write_timers(args.tick_timers, lambda i: receiver.url(f"/tp/{i}"), began)
         written_s = time.time() - began
-
-        # 1. the worker, fed fires already due (before the tick runs, so the queue holds only these)
-        sqs = aws.sqs()
-        url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        stop = threading.Event()
-        invocations = Invocations(args.concurrency)
-        pollers = [Poller(sqs, url, arn, chalice_app.worker, stop, name=f"worker-{n}", invocations=invocations)
-                   for n in range(args.pollers)]
-        for poller in pollers:
-            poller.start()
-        base = int(time.time()) - 1
-        fires = [Fire(timer_id=ids[k % len(ids)], app=APP, fire_ms=(base - k // len(ids)) * 1000, generation=1)
-                 for k in range(args.warmup + args.worker_fires)]
-        warm_keys = {f.idempotency_key for f in fires[:args.warmup]}
-        keys = {f.idempotency_key for f in fires[args.warmup:]}
-
-        def delivered(wanted: set[str]) -> int:
-            return len(wanted & {r.header("X-Xtimer-Idempotency-Key") for r in receiver.received()})
-
-        def feed(batch: list[Any], wanted: set[str], what: str) -> float:
-            t0 = time.time()
-            FireQueue().send(batch, threads=8)
-            with tqdm(total=len(wanted), desc=what, unit="cb", disable=not args.progress, file=sys.stderr,
-                      dynamic_ncols=True) as bar:
-                got = 0
-                while got < len(wanted) and time.time() - t0 < args.drain:
-                    time.sleep(0.25)
-                    now_got = delivered(wanted)
-                    bar.update(now_got - got)
-                    got = now_got
-            return t0
-
-        warm_started = time.time()
-        if args.warmup:
-            feed(fires[:args.warmup], warm_keys, "worker warm-up")
-        warm_s = time.time() - warm_started
-        moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
-        own_cpu0 = time.process_time()
-        started = feed(fires[args.warmup:], keys, "worker callbacks")
-        worker_cpu = {"bench (worker)": time.process_time() - own_cpu0,
-                      "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
-        stop.set()
-        for poller in pollers:
-            poller.join(5)
-        invocations.shutdown(wait=False)
-        calls = [r for r in receiver.received() if r.header("X-Xtimer-Idempotency-Key") in keys]
-        last = max((r.arrived_at for r in calls), default=started)
-        distinct = {r.header("X-Xtimer-Idempotency-Key") for r in calls}
-        worker = {
-            "fires": args.worker_fires, "callbacks": len(calls), "distinct_fires": len(distinct),
-            "warmup_fires": args.warmup, "warmup_s": round(warm_s, 1),
-            "pollers": args.pollers, "concurrency": args.concurrency,
-            "seconds": round(last - started, 2),
-            "callbacks_per_s": round(len(distinct) / (last - started), 1) if last > started else None,
-            "cpu_s": {k: round(v, 1) for k, v in worker_cpu.items()},
-            "complete": len(distinct) == args.worker_fires,
-        }
-
-        # 2. one tick over every timer (its fires stay in the queue: the pollers have stopped)
-        moto_cpu0 = process_cpu_seconds(moto.process.pid)  # type: ignore[union-attr]
-        own_cpu0 = time.process_time()
-        t0 = time.perf_counter()
-        report = Tick().run()
-        tick_s = time.perf_counter() - t0
-        tick_cpu = {"bench (tick)": time.process_time() - own_cpu0,
-                    "moto": (process_cpu_seconds(moto.process.pid) or 0) - (moto_cpu0 or 0)}  # type: ignore[union-attr]
-        if report.errors:
-            raise RuntimeError(f"the tick failed: {report.errors[:3]}")
-        tick = {
-            "timers": report.timers, "enqueued": report.enqueued, "wall_s": round(tick_s, 2),
-            "ahead_s": args.ahead, "timers_written_in_s": round(written_s, 1),
-            "timers_per_s": round(report.timers / tick_s, 1), "fires_per_s": round(report.enqueued / tick_s, 1),
-            "fires_per_tick_budget": round(per_budget(report.enqueued, tick_s) or 0),
-            "timers_per_tick_budget": round(per_budget(report.timers, tick_s) or 0),
-            "cpu_s": {k: round(v, 1) for k, v in tick_cpu.items()},
-        }
+        worker = measure_worker(args, ids, receiver, moto)  # before the tick, so the queue holds only its fires
+        tick = measure_tick(args, moto, written_s)
     finally:
         receiver.stop()
         moto.stop()
