@@ -2,10 +2,10 @@
 
 1. read their timers in one BatchGetItem, strongly consistent; drop the fires of a timer gone,
    disabled or rescheduled since (a manual run is made even for a disabled timer);
-2. claim each fire with its own conditional write, concurrently (chalicelib.fires.tasks);
-   a fire done already is dropped, one held by a live claim elsewhere is left for later;
-3. wait once until the second, then make the calls concurrently on the worker's callback pool,
-   so a slow or dead receiver holds back no other;
+2. claim each fire with its own conditional write (chalicelib.fires.tasks), on the worker's claim
+   pool; a fire done already is dropped, one held by a live claim elsewhere is left for later;
+3. as soon as a fire is claimed, a thread of the worker's callback pool waits for its second and
+   calls; so no fire waits for another's claim, and a slow or dead receiver holds back no other;
 4. write the outcomes as they come in, in batches (TaskRecords.record_many).
 
 What is left (retries, fires held elsewhere, fires failed for good) is handed back in a Settle;
@@ -14,8 +14,11 @@ the worker decides how each travels on (chalicelib.delivery.worker).
 from __future__ import annotations
 
 import logging
+import queue
 import random
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -63,22 +66,19 @@ class Settle:
 
 class Unit:
     def __init__(self, fires: list[Fire], *, tasks: TaskRecords, notifier: Notifier, signing: SigningSecrets,
-                 calls: ThreadPoolExecutor, clock: Clock, sleep: Callable[[float], None],
-                 rng: random.Random) -> None:
+                 claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
+                 sleep: Callable[[float], None], rng: random.Random) -> None:
         self._fires = fires
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
-        self._calls, self._clock, self._sleep, self._rng = calls, clock, sleep, rng
+        self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self.settle = Settle()
+        self._lock = threading.Lock()
 
     def run(self) -> Settle:
         live = self._live(self._fires)
-        claimed = self._claim(live)
-        if claimed:
-            secrets = {app: self._signing.for_app(app) for app in {fire.app for fire, _, _ in claimed}}
-            remaining = max(fire.due_time for fire, _, _ in claimed) - self._clock()
-            if remaining > 0:
-                self._sleep(remaining)
-            self._call_all(claimed, secrets)
+        if live:
+            secrets = {app: self._signing.for_app(app) for app in {fire.app for fire, _ in live}}
+            self._claim_and_call(live, secrets)
         return self.settle
 
     def _live(self, fires: list[Fire]) -> list[tuple[Fire, TimerModel]]:
@@ -97,49 +97,81 @@ class Unit:
                 live.append((fire, timer))
         return live
 
-    def _claim(self, live: list[tuple[Fire, TimerModel]]) -> list[tuple[Fire, TimerModel, Claim]]:
-        now_ms = to_ms(self._clock())
+    def _claim_and_call(self, live: list[tuple[Fire, TimerModel]], secrets: dict[str, tuple[str, ...]]) -> None:
+        """Claims on the claim pool, calls on the callback pool, outcomes written as they come.
+
+        No fire waits for another's claim, and no call for another's answer. Claims have a pool
+        of their own, smaller: DynamoDB (and moto, which answers one request at a time) gains
+        nothing from hundreds of them in flight, and a call must not wait behind them."""
         if len(live) == 1:
-            claims = [self._tasks.claim(live[0][0], now_ms)]
-        else:
-            claims = list(self._calls.map(lambda ft: self._tasks.claim(ft[0], now_ms), live))
-        claimed = []
-        for (fire, timer), claim in zip(live, claims):
-            if claim.result is ClaimResult.DONE:
-                log.debug("fire %s already handled; duplicate dropped", fire.idempotency_key)
-            elif claim.result is ClaimResult.BUSY:
-                # Another worker is calling it now. Look again once its lease is over, in case it died.
-                wait_s = max(1, -(-(claim.lease_until_ms - to_ms(self._clock())) // 1000) + 1)
+            fire, timer = live[0]
+            claim = self._claim(fire)
+            if claim is not None:
+                self._write([self._wait_and_call(fire, timer, claim, secrets[fire.app])])
+            return
+        done: queue.Queue[Result | BaseException | None] = queue.Queue()
+
+        def call(fire: Fire, timer: TimerModel, claim: Claim) -> None:
+            try:
+                done.put(self._wait_and_call(fire, timer, claim, secrets[fire.app]))
+            except BaseException as exc:  # a crash mid-call: its fire stays claimed until the lease ends
+                done.put(exc)
+
+        def claim_then_call(fire: Fire, timer: TimerModel) -> None:
+            try:
+                claim = self._claim(fire)
+            except BaseException as exc:
+                done.put(exc)
+                return
+            if claim is None:
+                done.put(None)
+            else:
+                self._calls.submit(call, fire, timer, claim)
+
+        for fire, timer in live:
+            self._claims.submit(claim_then_call, fire, timer)
+        left = len(live)
+        while left:
+            arrived = [done.get()]
+            linger_until = time.monotonic() + LINGER_SECONDS  # outcomes right after go into the same write
+            while len(arrived) < left:
+                try:
+                    arrived.append(done.get(timeout=max(0.0, linger_until - time.monotonic())))
+                except queue.Empty:
+                    break
+            left -= len(arrived)
+            for item in arrived:
+                if isinstance(item, BaseException):
+                    log.error("a fire's claim or callback crashed: %r", item)
+                    self.settle.crashed = item
+            self._write([item for item in arrived if isinstance(item, Result)])
+
+    def _claim(self, fire: Fire) -> Claim | None:
+        """Our claim on the fire, or None if it is not ours to call now (noted in the Settle)."""
+        claim = self._tasks.claim(fire, to_ms(self._clock()))
+        if claim.result is ClaimResult.DONE:
+            log.debug("fire %s already handled; duplicate dropped", fire.idempotency_key)
+            return None
+        if claim.result is ClaimResult.BUSY:
+            # Another worker is calling it now. Look again once its lease is over, in case it died.
+            wait_s = max(1, -(-(claim.lease_until_ms - to_ms(self._clock())) // 1000) + 1)
+            with self._lock:
                 self.settle.busy.append((fire, wait_s))
-            elif claim.attempt > config.max_attempts():
-                # The last attempt failed and its dead letter could not be sent then: send it now.
+            return None
+        if claim.attempt > config.max_attempts():
+            # The last attempt failed and its dead letter could not be sent then: send it now.
+            with self._lock:
                 self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt - 1} was the last "
                                                        f"(XTIMER_MAX_ATTEMPTS={config.max_attempts()}); "
                                                        "its error is in the task record", claim))
-            else:
-                claimed.append((fire, timer, claim))
-        return claimed
+            return None
+        return claim
 
-    def _call_all(self, claimed: list[tuple[Fire, TimerModel, Claim]], secrets: dict[str, tuple[str, ...]]) -> None:
-        if len(claimed) == 1:
-            fire, timer, claim = claimed[0]
-            self._write([self._call(fire, timer, claim, secrets[fire.app])])
-            return
-        futures: set[Future[Result]] = {self._calls.submit(self._call, f, t, c, secrets[f.app])
-                                        for f, t, c in claimed}
-        while futures:
-            done, futures = wait(futures, return_when=FIRST_COMPLETED)
-            if futures:  # gather the outcomes that come in right after into the same write
-                more, futures = wait(futures, timeout=LINGER_SECONDS)
-                done |= more
-            results = []
-            for future in done:
-                try:
-                    results.append(future.result())
-                except Exception as exc:  # a crash mid-call: its fire stays claimed until the lease ends
-                    log.exception("a callback crashed")
-                    self.settle.crashed = exc
-            self._write(results)
+    def _wait_and_call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...]) -> Result:
+        remaining = fire.due_time - self._clock()
+        if remaining > 0:
+            self._sleep(remaining)
+        return self._call(fire, timer, claim, secrets)
 
     def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...]) -> Result:
         callback = callback_of(timer)

@@ -34,6 +34,11 @@ POOL_SIZE = 256
 """Callbacks made at once per process (bounded parallelism). Ten full buckets, one Lambda batch,
 are 250 first attempts: all of them start at once (chalicelib.fires.queue.BUCKET_SIZE)."""
 
+CLAIM_THREADS = 32
+"""Claims in flight at once per process: a bucket's claims are short DynamoDB writes, and moto
+(the local stack) answers one request at a time: with one per callback thread, 300 claims in
+flight at once took the local stack 6 s before the first call could go out."""
+
 MESSAGE_THREADS = 256
 """Messages handled at once per process: the local stack runs up to 64 batches at once
 (xtimer_local.poller.Invocations), each of whose messages waits on its own thread until its second."""
@@ -73,6 +78,7 @@ class Worker:
         # Pools for the life of the process (a Lambda container, the local stack): their threads,
         # and the AWS clients and sessions each of them builds on first use, serve every batch.
         self._messages = ThreadPoolExecutor(max_workers=MESSAGE_THREADS, thread_name_prefix="message")
+        self._claims = ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim")
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
 
@@ -119,7 +125,7 @@ class Worker:
             return True
 
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
-                    calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng)
+                    claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)
