@@ -110,9 +110,13 @@ class Tick:
         return report
 
     def schedule_timer(self, timer: TimerModel) -> None:
-        """Enqueue a just-enabled timer's fires of the current window, without waiting for a tick."""
+        """Enqueue a just-enabled timer's fires of this minute and the next, without waiting for a
+        tick (which takes it from there)."""
         now = self._clock()
-        report = TickReport(window_end=self.window_end(now))
+        # Only what the next tick could be too late for: the rest is the tick's, which sends each
+        # second's fires of many timers together (buckets); sent from here, a timer's fires of
+        # the whole window would each travel alone.
+        report = TickReport(window_end=self.due_before(now))
         if timer.next_fire is None or timer.next_fire >= self.due_before(now):
             return  # the regular tick will get to it in time
         due = _DueTimer(int(timer.id), timer.app, timer.cron, timer.timezone,
