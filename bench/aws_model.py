@@ -54,7 +54,10 @@ POLL_S = 0.02               # assumed: a poller's ReceiveMessage round trip befo
 DDB_S = 0.008               # assumed: one DynamoDB request
 CALLBACK_S = 0.05           # assumed: the receiver's answer
 LAMBDA_VCPU = 256 / 1769    # the worker's 256 MB (.chalice/config.json): a seventh of a vCPU
-PER_FIRE_CPU_MS = 0.0       # measured: see below (bench.throughput on the per-fire design, c083baf)
+PER_FIRE_CPU_MS = 8.7
+"""The per-fire design's worker CPU per fire, measured: `python -m bench.throughput --tick-timers
+500 --worker-fires 300` on commit c083baf, this 2-core machine while shared (2026-12-01): 2.6 s
+of worker CPU for 300 callbacks. (The bucket design, same command and hour: 1.5 s, 5.0 ms.)"""
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,14 @@ class Design:
     pre_call_requests: int      # sequential DynamoDB round trips before a call (read, claim)
     post_call_requests: int     # after it (the outcome write)
     memory_mb: int = 256        # the worker's memory: Lambda's CPU share follows it
+    batch_size: int = BATCH_SIZE  # messages per invocation (the event source mapping's BatchSize)
 
 
 def designs(cpu_old_ms: float, cpu_new_ms: float) -> list[Design]:
     return [Design("per fire (1 fire per message), 256 MB", 1, cpu_old_ms, 2, 1),
             Design("buckets (25 fires per message), 256 MB", 25, cpu_new_ms, 2, 1),
-            Design("buckets, worker at 1,769 MB (1 vCPU)", 25, cpu_new_ms, 2, 1, memory_mb=1769)]
+            Design("buckets, worker at 1,769 MB (1 vCPU)", 25, cpu_new_ms, 2, 1, memory_mb=1769),
+            Design("buckets, 256 MB, batch size 1", 25, cpu_new_ms, 2, 1, batch_size=1)]
 
 
 def concurrency(since_visible: float, scale_per_minute: float) -> int:
@@ -80,7 +85,7 @@ def concurrency(since_visible: float, scale_per_minute: float) -> int:
 def simulate(fires: int, design: Design, scale_per_minute: float) -> dict[str, Any]:
     """Lateness of each fire's call (s after its second) and the invocations used."""
     messages = math.ceil(fires / design.fires_per_message)
-    batches = [min(BATCH_SIZE, messages - i) for i in range(0, messages, BATCH_SIZE)]
+    batches = [min(design.batch_size, messages - i) for i in range(0, messages, design.batch_size)]
     due = VISIBLE_BEFORE_S  # time 0 = messages visible; the second is VISIBLE_BEFORE_S later
     cpu_s = design.cpu_ms_per_fire / 1000 / min(1.0, design.memory_mb / 1769)
     busy_until: list[float] = []  # one per concurrent invocation slot opened so far
@@ -146,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--fires", default="10000,100000", help="fires due in the same second, comma-separated")
     p.add_argument("--cpu-old-ms", type=float, default=None,
-                   help="the per-fire worker's CPU per fire (ms, measured; default: bench/results' latest figure)")
+                   help="the per-fire worker's CPU per fire (ms; default: PER_FIRE_CPU_MS, measured on c083baf)")
     p.add_argument("--cpu-new-ms", type=float, default=None, help="the bucket worker's CPU per fire (ms, measured)")
     p.add_argument("--json", type=Path, default=None, help="write the result here")
     return p.parse_args(argv)
@@ -156,10 +161,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.cpu_old_ms is None or args.cpu_new_ms is None:
-        raise SystemExit("give --cpu-old-ms and --cpu-new-ms: the worker's CPU per fire measured on this "
-                         "machine (bench.throughput reports it)")
-    result = run([int(n) for n in args.fires.split(",") if n], args.cpu_old_ms, args.cpu_new_ms)
+    if args.cpu_new_ms is None:
+        raise SystemExit("give --cpu-new-ms: the worker's CPU per fire measured on this machine "
+                         "(bench.throughput reports worker CPU s and callbacks)")
+    result = run([int(n) for n in args.fires.split(",") if n], args.cpu_old_ms or PER_FIRE_CPU_MS, args.cpu_new_ms)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print("A model, not a measurement (see `python -m bench.aws_model --help` and the module's docstring).")
