@@ -489,4 +489,6 @@ def test_enabling_and_sending_start_no_threads_once_the_pools_exist(
         make_timer(service, receiver, "*/2 * * * * *", name=f"t{n}")
     service.queue.send([Fire(timer_id=1, app="shop", fire_ms=(1_800_000_000 + n) * 1000, generation=1)
                         for n in range(100)])
-    assert started == []
+    # a pool built for one call has the default names (ThreadPoolExecutor-<n>_<k>); the process's
+    # own pools are named, and may still start a thread of their own up to their size
+    assert [name for name in started if name.startswith("ThreadPoolExecutor-")] == []
