@@ -430,6 +430,7 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
 def _deliver(sqs: Any, url: str, arn: str, handler: Any, lambda_event: Any, batch: int, out: Outcome) -> int:
     """Lambda's SQS trigger: receive a batch, invoke the handler, delete what it did not fail.
     Empty receives are not counted (they are the idle cost of Lambda's pollers, not of fires)."""
+    from chalicelib.fires.fire import parse_message
     delivered = 0
     while True:
         METER.phase = None
@@ -443,8 +444,9 @@ def _deliver(sqs: Any, url: str, arn: str, handler: Any, lambda_event: Any, batc
         result = handler(lambda_event(messages, arn), None) or {}
         out.handler_wall_s.append(time.perf_counter() - t0)
         out.invocations += 1
-        out.fires += len(messages)
-        delivered += len(messages)
+        fires = sum(len(parse_message(m["Body"])) for m in messages)  # a bucket message holds many
+        out.fires += fires
+        delivered += fires
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if failed:
