@@ -32,7 +32,8 @@ from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_d
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.fires.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
-from chalicelib.timers.status import STATUS_ENABLED
+from chalicelib.timers import lifecycle
+from chalicelib.timers.status import STATUS_COMPLETED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,11 @@ class Worker:
         now_ms = to_ms(self._clock())
         if outcome.ok:
             self._tasks.record(fire, claim.attempt, outcome, status=SUCCEEDED, now_ms=now_ms)
+            lifecycle.after_last_fire(timer, fire.fire_ms)
             return True
         if claim.attempt >= config.max_attempts():
             self._tasks.record(fire, claim.attempt, outcome, status=FAILED, now_ms=now_ms)
+            lifecycle.after_last_fire(timer, fire.fire_ms)
             self._queue.dead_letter(body, f"attempt {claim.attempt}: {outcome.error}")
             log.warning("fire %s failed for good after %s attempts: %s",
                         fire.idempotency_key, claim.attempt, outcome.error)
@@ -164,7 +167,7 @@ class Worker:
             return None
         if fire.manual:
             return timer
-        if timer.status != STATUS_ENABLED or timer.generation != fire.generation:
+        if timer.status not in (STATUS_ENABLED, STATUS_COMPLETED) or timer.generation != fire.generation:
             log.info("fire %s dropped: the timer was disabled or rescheduled", fire.idempotency_key)
             return None
         return timer

@@ -14,6 +14,8 @@ class FireSchedule:
     """Subclasses give `_iter_fires` (fire times >= after, ascending, never repeated) and `describe`."""
 
     kind = "cron"
+    cron: str  # the `cron` field as the user wrote it
+    timezone: str
 
     def _iter_fires(self, after: int) -> Iterator[int]:
         raise NotImplementedError

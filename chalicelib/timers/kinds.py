@@ -16,7 +16,7 @@ MAX_RATE_SECONDS = 366 * 86400
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _AT = re.compile(r"at\((?P<when>[^()]*)\)", re.IGNORECASE)
 _RATE = re.compile(r"rate\((?P<body>[^()]*)\)", re.IGNORECASE)
-_RATE_BODY = re.compile(r"\s*(?P<n>[0-9]+)\s+(?P<unit>[a-z]+?)s?\s*", re.IGNORECASE)
+_RATE_BODY = re.compile(r"\s*(?P<n>[0-9]+)\s+(?P<unit>[a-z]+)\s*", re.IGNORECASE)
 _AT_FORMS = ("accepted: at(YYYY-MM-DDTHH:MM:SS) in the timer's timezone, or with an offset or Z, "
              "e.g. at(2026-12-24T18:00:00) or at(2026-12-24T18:00:00Z)")
 _RATE_FORMS = ("accepted: rate(N unit) with N from 1 and unit second(s), minute(s), hour(s) or day(s), "
@@ -108,6 +108,7 @@ def parse_rate(text: str, zone: str, anchor: int) -> Rate:
     if body is None:
         raise CronError(f"cron {text!r} is not a valid rate(...) schedule; {_RATE_FORMS}")
     unit = body["unit"].lower()
+    unit = unit[:-1] if unit.endswith("s") else unit
     if unit not in _UNITS:
         raise CronError(f"cron {text!r}: {body['unit']!r} is not a unit of rate(...); {_RATE_FORMS}")
     period = int(body["n"]) * _UNITS[unit]

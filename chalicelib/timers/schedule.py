@@ -33,7 +33,7 @@ once, at its first occurrence, unless the hour field is ``*``, in which case bot
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -60,9 +60,18 @@ _COUNTS_HELP = ("accepted: 5 fields 'minute hour day-of-month month day-of-week'
                 "at(2026-12-24T18:00:00) (once) or rate(5 minutes)")
 
 
+_clock: Callable[[], float] = time.time
+
+
+def use_clock(clock: Callable[[], float]) -> None:
+    """Read "now" from `clock` when checking new schedules (the composition root passes the service's)."""
+    global _clock
+    _clock = clock
+
+
 def _now() -> int:
     """The current epoch second (a seam for tests)."""
-    return int(time.time())
+    return int(_clock())
 
 
 @dataclass(frozen=True)
