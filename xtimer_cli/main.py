@@ -144,10 +144,13 @@ def callback_options(*, create: bool) -> Callable[[Callable[..., Any]], Callable
 @click.option("--max-fires", type=click.IntRange(1), help="Complete the timer after this many fires.")
 @click.option("--jitter", type=click.IntRange(0), metavar="SECONDS", help="Move each fire later by 0..N s.")
 @click.option("--delete-after-completion", is_flag=True, help="Delete the timer after its last fire.")
+@click.option("--misfire-policy", type=click.Choice(("all", "once", "skip")),
+              help="Fires missed while the service was down: all (default), once (the latest only), skip.")
+@click.option("--catch-up", type=click.IntRange(0), metavar="SECONDS", help="How late a missed fire may still be made.")
 def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time: str | None, rate: str | None,
            url_to: str, method: str, headers: dict[str, str], body: str | None, timezone: str | None,
            enable: bool, start_at: str | None, end_at: str | None, max_fires: int | None, jitter: int | None,
-           delete_after_completion: bool) -> Reply:
+           delete_after_completion: bool, misfire_policy: str | None, catch_up: int | None) -> Reply:
     """Create a timer and print its id."""
     kinds = [k for k in (cron, f"at({at_time})" if at_time else None, f"rate({rate})" if rate else None) if k]
     if len(kinds) != 1:
@@ -158,7 +161,8 @@ def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time:
     if body is not None:
         notify["body"] = body
     options = {"startAt": start_at, "endAt": end_at, "maxFires": max_fires, "jitterSeconds": jitter,
-               "deleteAfterCompletion": True if delete_after_completion else None}
+               "deleteAfterCompletion": True if delete_after_completion else None,
+               "misfirePolicy": misfire_policy, "catchUpSeconds": catch_up}
     data = client.create_timer(app, name, kinds[0], notify, timezone=timezone, enabled=enable, options=options)
     return data, str(data["timerId"])
 
@@ -310,7 +314,8 @@ def timer_text(timer: dict[str, Any]) -> str:
     if notify.get("body") is not None:
         pairs.append(("body", cell(notify["body"], 200)))
     for key, label in (("startAt", "start at"), ("endAt", "end at"), ("maxFires", "max fires"),
-                       ("jitterSeconds", "jitter (s)")):
+                       ("jitterSeconds", "jitter (s)"), ("misfirePolicy", "misfire policy"),
+                       ("catchUpSeconds", "catch-up (s)")):
         if timer.get(key) is not None:
             pairs.append((label, timer[key]))
     if timer.get("deleteAfterCompletion"):

@@ -24,6 +24,7 @@ from chalicelib.errors import ErrorCode
 from chalicelib.timers.fire_schedule import FireSchedule
 from chalicelib.timers.schedule import CronError, parse_schedule
 from chalicelib.timers.bounds import MAX_FIRES, MAX_JITTER_SECONDS
+from chalicelib.timers.options import MAX_CATCH_UP_SECONDS, MISFIRE_POLICIES
 from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 
 REFUSAL = "xtimer"  # the pydantic error type of a `refuse`d value; its context carries code and message
@@ -285,3 +286,19 @@ MaxFires = bounded_int(1, MAX_FIRES, None, description="the timer completes afte
 JitterSeconds = bounded_int(0, MAX_JITTER_SECONDS, None,
                             description="move each fire later by a stable pseudo-random 0..N seconds "
                                         "(less than the schedule's period)")
+
+
+def _misfire_policy(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in MISFIRE_POLICIES:
+        refuse(f"must be one of {', '.join(MISFIRE_POLICIES)} (all: each missed fire within the catch-up window "
+               f"is made late; once: only the latest; skip: none), got {str(value)[:40]!r}")
+    return value.strip().lower()
+
+
+MisfirePolicy = Annotated[Optional[Literal["all", "once", "skip"]],
+                          PlainValidator(_misfire_policy, json_schema_input_type=Optional[Literal["all", "once", "skip"]]),
+                          Field(description="what to do with fires missed while the service was down")]
+CatchUpSeconds = bounded_int(0, MAX_CATCH_UP_SECONDS, None,
+                             description="how late a missed fire may still be made (capped by the service's window)")

@@ -64,6 +64,8 @@ class Timer(Reply):
     maxFires: Optional[int] = None  # noqa: N815
     jitterSeconds: Optional[int] = None  # noqa: N815
     deleteAfterCompletion: bool = False  # noqa: N815
+    misfirePolicy: Optional[str] = None  # noqa: N815
+    catchUpSeconds: Optional[int] = None  # noqa: N815
 
 
 class RecentCounts(Reply):

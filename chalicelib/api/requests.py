@@ -17,7 +17,7 @@ from pydantic import model_validator
 from chalicelib.api import limits
 from chalicelib.api.fields import (AppName, CallbackBody, CallbackHeaders, CallbackMethod, CallbackUrl, Cron,
                                    CronChange, MISSING, Status, TimerId, TimerName, TimeZone, bounded_int, refuse)
-from chalicelib.api.fields import Flag, Instant, JitterSeconds, MaxFires, NotYet
+from chalicelib.api.fields import CatchUpSeconds, Flag, Instant, JitterSeconds, MaxFires, MisfirePolicy, NotYet
 from chalicelib.errors import ErrorCode
 from chalicelib.fires.tasks import STATUS_NAMES
 from chalicelib.timers.bounds import Bounded
@@ -76,8 +76,9 @@ class TimerRef(AppRef):
 
 
 # --- Schedule options (issue 15), shared by creatTimer, updateTimer and previewCron --------------
-_OPTIONS = ("startAt", "endAt", "maxFires", "jitterSeconds", "deleteAfterCompletion")
-_NOT_YET = ("misfirePolicy", "catchUpSeconds", "overlapPolicy")
+_OPTIONS = ("startAt", "endAt", "maxFires", "jitterSeconds", "deleteAfterCompletion", "misfirePolicy",
+            "catchUpSeconds")
+_NOT_YET = ("overlapPolicy",)
 
 
 class ScheduleOptions(Request):
@@ -89,14 +90,15 @@ class ScheduleOptions(Request):
     maxFires: MaxFires  # type: ignore[valid-type]  # noqa: N815
     jitterSeconds: JitterSeconds  # type: ignore[valid-type]  # noqa: N815
     deleteAfterCompletion: Flag = None  # noqa: N815
-    misfirePolicy: NotYet = None  # noqa: N815
-    catchUpSeconds: NotYet = None  # noqa: N815
+    misfirePolicy: MisfirePolicy = None  # noqa: N815
+    catchUpSeconds: CatchUpSeconds  # type: ignore[valid-type]  # noqa: N815
     overlapPolicy: NotYet = None  # noqa: N815
 
     def options(self) -> TimerOptions:
         return TimerOptions(start_at=self.startAt, end_at=self.endAt, max_fires=self.maxFires,
                             jitter_seconds=self.jitterSeconds or 0,
-                            delete_after_completion=bool(self.deleteAfterCompletion))
+                            delete_after_completion=bool(self.deleteAfterCompletion),
+                            misfire_policy=self.misfirePolicy, catch_up_seconds=self.catchUpSeconds)
 
 
 class CreateTimerRequest(ScheduleOptions):

@@ -26,6 +26,8 @@ def timer_view(timer: TimerModel) -> Timer:
         maxFires=None if timer.max_fires is None else int(timer.max_fires),
         jitterSeconds=None if timer.jitter_seconds is None else int(timer.jitter_seconds),
         deleteAfterCompletion=bool(timer.delete_after_completion),
+        misfirePolicy=timer.misfire_policy,
+        catchUpSeconds=None if timer.catch_up_seconds is None else int(timer.catch_up_seconds),
     )
 
 

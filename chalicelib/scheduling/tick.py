@@ -56,11 +56,15 @@ class _DueTimer:
     next_fire: int
     fire_rate: int = 0
     delete_after_completion: bool = False
+    misfire_policy: str = "all"
+    catch_up: int | None = None  # the timer's catchUpSeconds (capped by the service's when used)
 
     @classmethod
     def of(cls, item: TimerModel) -> _DueTimer:
+        options = options_of(item)
         return cls(int(item.id), item.app, schedule_of(item), int(item.generation), int(item.next_fire),
-                   int(item.fire_rate or 0), options_of(item).delete_after_completion)
+                   int(item.fire_rate or 0), options.delete_after_completion, options.misfire_policy or "all",
+                   options.catch_up_seconds)
 
 
 class Tick:
@@ -123,7 +127,9 @@ class Tick:
                     timer_id=timer.id, app=timer.app, generation=timer.generation,
                     schedule=timer.schedule,  # validated when stored; may have ended
                     cursor=timer.next_fire, window_end=report.window_end, now=now,
-                    catch_up=config.catch_up_seconds(),
+                    catch_up=min(config.catch_up_seconds(), config.catch_up_seconds() if timer.catch_up is None
+                                 else timer.catch_up),
+                    misfire_policy=timer.misfire_policy,
                 )))
             except Exception as exc:  # one broken timer must not hold up the others
                 log.exception("timer %s could not be migrated", timer.id)

@@ -75,7 +75,8 @@ class TimersByApp(GlobalSecondaryIndex):
         index_name = "by_app"
         projection = IncludeProjection(
             ["name", "cron", "timezone", "status", "notify", "created_at", "updated_at", "version",
-             "start_at", "end_at", "max_fires", "jitter_seconds", "delete_after_completion"]
+             "start_at", "end_at", "max_fires", "jitter_seconds", "delete_after_completion", "misfire_policy",
+             "catch_up_seconds"]
         )
 
     app = UnicodeAttribute(hash_key=True)
@@ -89,7 +90,7 @@ class TimersByDue(GlobalSecondaryIndex):
         index_name = "by_due"
         projection = IncludeProjection(["app", "cron", "timezone", "generation", "created_at", "anchor", "fire_rate",
                                         "start_at", "end_at", "max_fires", "jitter_seconds",
-                                        "delete_after_completion"])
+                                        "delete_after_completion", "misfire_policy", "catch_up_seconds"])
 
     due_shard = NumberAttribute(hash_key=True)
     next_fire = NumberAttribute(range_key=True)
@@ -124,6 +125,8 @@ class TimerModel(SharedClientModel):
     max_fires = NumberAttribute(null=True)
     jitter_seconds = NumberAttribute(null=True)
     delete_after_completion = NumberAttribute(null=True)  # 1: delete the timer once its last fire is made
+    misfire_policy = UnicodeAttribute(null=True)  # all (absent), once or skip
+    catch_up_seconds = NumberAttribute(null=True)
     anchor = NumberAttribute(null=True)  # epoch s the timer was last enabled at: where a rate and maxFires count from
     last_fire = NumberAttribute(null=True)  # epoch s of the last fire of a completed timer
 

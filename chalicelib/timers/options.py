@@ -12,6 +12,10 @@ from chalicelib.timers.kinds import OneShot, parse_at, parse_rate
 from chalicelib.timers.schedule import Schedule
 
 
+MISFIRE_POLICIES = ("all", "once", "skip")  # chalicelib.scheduling.migrator applies them
+MAX_CATCH_UP_SECONDS = 86400  # the most a timer may ask for; the service's XTIMER_CATCH_UP_SECONDS caps it too
+
+
 class OptionError(ValueError):
     """An option that cannot be used; `field` names it (the API's name), str(err) says why."""
 
@@ -27,6 +31,8 @@ class TimerOptions:
     max_fires: int | None = None  # the timer completes after this many scheduled fires
     jitter_seconds: int = 0
     delete_after_completion: bool = False
+    misfire_policy: str | None = None  # all (None: the default), once or skip (chalicelib.scheduling.migrator)
+    catch_up_seconds: int | None = None  # how late a missed fire may still be made; at most the service's
 
     @property
     def any(self) -> bool:
@@ -36,7 +42,8 @@ class TimerOptions:
         """As stored on the timer item (None removes an attribute)."""
         return {"start_at": self.start_at, "end_at": self.end_at, "max_fires": self.max_fires,
                 "jitter_seconds": self.jitter_seconds or None,
-                "delete_after_completion": 1 if self.delete_after_completion else None}
+                "delete_after_completion": 1 if self.delete_after_completion else None,
+                "misfire_policy": self.misfire_policy, "catch_up_seconds": self.catch_up_seconds}
 
 
 def options_of(timer: Any) -> TimerOptions:
@@ -47,7 +54,8 @@ def options_of(timer: Any) -> TimerOptions:
 
     return TimerOptions(start_at=number("start_at"), end_at=number("end_at"), max_fires=number("max_fires"),
                         jitter_seconds=number("jitter_seconds") or 0,
-                        delete_after_completion=bool(number("delete_after_completion")))
+                        delete_after_completion=bool(number("delete_after_completion")),
+                        misfire_policy=getattr(timer, "misfire_policy", None), catch_up_seconds=number("catch_up_seconds"))
 
 
 def build_schedule(cron: str, timezone: str, options: TimerOptions, *, anchor: int, seed: int) -> FireSchedule:

@@ -66,7 +66,8 @@ def new_timer_id(now_ms: int, rng: random.Random | random.SystemRandom = random.
 __all__ = ["TimerStore", "TimerPage", "schedule_of", "fire_rate", "new_timer_id"]
 
 _OPTION_ATTRIBUTES = {"startAt": "start_at", "endAt": "end_at", "maxFires": "max_fires",
-                      "jitterSeconds": "jitter_seconds", "deleteAfterCompletion": "delete_after_completion"}
+                      "jitterSeconds": "jitter_seconds", "deleteAfterCompletion": "delete_after_completion",
+                      "misfirePolicy": "misfire_policy", "catchUpSeconds": "catch_up_seconds"}
 
 
 def _checked(schedule: FireSchedule, options: TimerOptions, now: float) -> None:

@@ -130,7 +130,8 @@ def test_jitter_moves_each_fire_inside_its_window_by_a_stable_offset(
     ({"startAt": "next week"}, "startAt", ["RFC 3339", "2026-12-24T18:00:00Z"]),
     ({"maxFires": 0}, "maxFires", ["from 1 to 10000"]),
     ({"cron": "*/10 * * * * *", "jitterSeconds": 10}, "jitterSeconds", ["period (10 s)", "at most 9"]),
-    ({"misfirePolicy": "skip"}, "misfirePolicy", ["not supported"]),
+    ({"misfirePolicy": "sometimes"}, "misfirePolicy", ["all, once, skip"]),
+    ({"catchUpSeconds": -1}, "catchUpSeconds", ["from 0 to 86400"]),
     ({"overlapPolicy": "buffer_one"}, "overlapPolicy", ["not supported"]),
     ({"deleteAfterCompletion": "yes"}, "deleteAfterCompletion", ["true or false"]),
 ])
@@ -167,3 +168,29 @@ def test_update_sets_and_clears_options(client: Client, receiver: Receiver) -> N
                                          "jitterSeconds": 5})
     shown = read(client, timer_id)
     assert (shown["maxFires"], shown["jitterSeconds"]) == (None, 5)
+
+
+@pytest.mark.parametrize(("policy", "made"), [
+    (None, ["12:16:00", "12:17:00", "12:18:00", "12:19:00", "12:20:00"]),  # today's rule: within 300 s
+    ("once", ["12:20:00"]),
+    ("skip", []),
+])
+def test_the_misfire_policy_decides_what_an_outage_s_missed_fires_become(
+        client: Client, service: Services, receiver: Receiver, clock: FakeClock, policy: str | None,
+        made: list[str]) -> None:
+    fields = {"misfirePolicy": policy} if policy else {}
+    timer_id = create(client, receiver, cron="0 * * * * *", **fields)  # enabled at 12:00:30; cursor 12:01:00
+    assert read(client, timer_id).get("misfirePolicy") == policy
+    clock.set(at("2026-03-01T12:20:05"))  # the scheduler was down from 12:00:31 until now
+    service.tick.run()
+    deliver(service)
+    assert [t[11:19] for t in fire_times(receiver) if "12:10:00" <= t[11:19] <= "12:20:00"] == made
+
+
+def test_a_timer_s_catch_up_window_is_its_own(client: Client, service: Services, receiver: Receiver,
+                                              clock: FakeClock) -> None:
+    create(client, receiver, cron="0 * * * * *", catchUpSeconds=90)
+    clock.set(at("2026-03-01T12:20:05"))
+    service.tick.run()
+    deliver(service)
+    assert [t[11:19] for t in fire_times(receiver) if "12:10:00" <= t[11:19] <= "12:20:00"] == ["12:19:00", "12:20:00"]

@@ -156,13 +156,14 @@ def test_create_takes_a_one_shot_and_the_schedule_options(fake: FakeXtimer) -> N
 
     result = xtimer(fake, "create", "--name", "once", "--at", "2026-12-24T18:00:00", "--url-to", "http://example.com/",
                     "--start-at", "2026-12-01T00:00:00Z", "--end-at", "2027-01-01T00:00:00Z", "--max-fires", "1",
-                    "--jitter", "30", "--delete-after-completion")
+                    "--jitter", "30", "--delete-after-completion", "--misfire-policy", "once", "--catch-up", "60")
 
     assert result.exit_code == 0, result.output
     body = fake.seen[0].body
     assert (body["cron"], body["startAt"], body["endAt"], body["maxFires"], body["jitterSeconds"],
             body["deleteAfterCompletion"]) == ("at(2026-12-24T18:00:00)", "2026-12-01T00:00:00Z",
                                                "2027-01-01T00:00:00Z", 1, 30, True)
+    assert (body["misfirePolicy"], body["catchUpSeconds"]) == ("once", 60)
 
 
 def test_create_takes_a_rate(fake: FakeXtimer) -> None:

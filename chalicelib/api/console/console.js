@@ -21,6 +21,7 @@
   const STATUS = { 0: 'not run', 1: 'running', 2: 'succeeded', 3: 'failed', 4: 'missed' };
   const ENABLED = 2;
   const COMPLETED = 3; // no fires left: never fired again, kept with its history
+  const MISFIRE_WORDS = { all: 'all made late, within the catch-up window', once: 'only the latest made', skip: 'skipped' };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -615,6 +616,8 @@
     if (timer.maxFires != null) rows.push(['At most', timer.maxFires + ' fire' + (timer.maxFires === 1 ? '' : 's')]);
     if (timer.jitterSeconds) rows.push(['Jitter', 'each fire 0 to ' + timer.jitterSeconds + ' s later']);
     if (timer.deleteAfterCompletion) rows.push(['When done', 'deleted after its last fire']);
+    if (timer.misfirePolicy) rows.push(['Missed fires', MISFIRE_WORDS[timer.misfirePolicy] || timer.misfirePolicy]);
+    if (timer.catchUpSeconds != null) rows.push(['Catch-up window', timer.catchUpSeconds + ' s']);
     return rows;
   }
 
@@ -855,7 +858,7 @@
     notifyHTTPParam: 'f-url', 'notifyHTTPParam.url': 'f-url', 'notifyHTTPParam.method': 'f-method',
     'notifyHTTPParam.header': 'f-header', 'notifyHTTPParam.body': 'f-body',
     startAt: 'f-start-at', endAt: 'f-end-at', maxFires: 'f-max-fires', jitterSeconds: 'f-jitter',
-    deleteAfterCompletion: 'f-delete-after',
+    deleteAfterCompletion: 'f-delete-after', misfirePolicy: 'f-misfire', catchUpSeconds: 'f-catch-up',
   };
 
   function field(id, label, control, hint) {
@@ -939,6 +942,10 @@
       value: timer && timer.maxFires != null ? String(timer.maxFires) : '' });
     const jitter = h('input', { name: 'jitterSeconds', type: 'number', min: 0, max: 3600,
       value: timer && timer.jitterSeconds ? String(timer.jitterSeconds) : '' });
+    const misfire = h('select', { name: 'misfirePolicy' }, [['', 'default (all)'], ['all', 'all'], ['once', 'once'], ['skip', 'skip']]
+      .map(([value, label]) => h('option', { value, selected: value === ((timer && timer.misfirePolicy) || '') }, label)));
+    const catchUp = h('input', { name: 'catchUpSeconds', type: 'number', min: 0, max: 86400,
+      value: timer && timer.catchUpSeconds != null ? String(timer.catchUpSeconds) : '' });
     const deleteAfter = h('input', { type: 'checkbox', name: 'deleteAfterCompletion', id: 'f-delete-after',
       checked: Boolean(timer && timer.deleteAfterCompletion) });
     const preview = h('div', { class: 'preview', id: 'cron-preview', 'aria-live': 'polite' });
@@ -970,6 +977,9 @@
         h('div', { class: 'row-2' },
           field('f-max-fires', 'Max fires', maxFires, 'Completed after this many fires.'),
           field('f-jitter', 'Jitter (seconds)', jitter, 'Each fire moved later by 0 to this, the same on every retry.')),
+        h('div', { class: 'row-2' },
+          field('f-misfire', 'Missed fires', misfire, 'After an outage: all (late, within the window), once (the latest), skip.'),
+          field('f-catch-up', 'Catch-up window (seconds)', catchUp, 'How late a missed fire may still be made.')),
         h('div', { class: 'field checkbox' }, deleteAfter,
           h('label', { for: 'f-delete-after' }, 'Delete the timer after its last fire')),
         h('p', { class: 'field-error', id: 'f-delete-after-error', 'aria-live': 'polite' })),
@@ -1046,6 +1056,8 @@
         maxFires: maxFires.value.trim() ? Number(maxFires.value) : null,
         jitterSeconds: jitter.value.trim() ? Number(jitter.value) : null,
         deleteAfterCompletion: deleteAfter.checked || null,
+        misfirePolicy: misfire.value || null,
+        catchUpSeconds: catchUp.value.trim() ? Number(catchUp.value) : null,
       };
       for (const [key, value] of Object.entries(options)) {
         if (value !== null || (editing && timer[key] != null && timer[key] !== false)) request[key] = value;
