@@ -127,8 +127,8 @@ class Tick:
                     timer_id=timer.id, app=timer.app, generation=timer.generation,
                     schedule=timer.schedule,  # validated when stored; may have ended
                     cursor=timer.next_fire, window_end=report.window_end, now=now,
-                    catch_up=min(config.catch_up_seconds(), config.catch_up_seconds() if timer.catch_up is None
-                                 else timer.catch_up),
+                    catch_up=(config.catch_up_seconds() if timer.catch_up is None
+                              else min(config.catch_up_seconds(), timer.catch_up)),
                     misfire_policy=timer.misfire_policy,
                 )))
             except Exception as exc:  # one broken timer must not hold up the others
