@@ -20,6 +20,7 @@ from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.fires.tasks import TaskRecords
 from chalicelib.scheduling.tick import Tick
 from chalicelib.storage import models
+from chalicelib.timers import schedule
 from chalicelib.timers.store import TimerStore
 from chalicelib.delivery.worker import MAX_EARLY_SECONDS, Worker
 
@@ -45,6 +46,7 @@ def build(
     tasks: TaskRecords | None = None,
 ) -> Services:
     models.bind()
+    schedule.use_clock(clock)  # what "now" is when a new schedule is checked (an at() in the past)
     queue = queue or FireQueue(clock=clock, sleep=sleep)
     tasks = tasks or TaskRecords()
     tick = Tick(queue=queue, tasks=tasks, clock=clock)

@@ -78,10 +78,12 @@ class XtimerClient:
     # The spec's calls
 
     def create_timer(self, app: str, name: str, cron: str, notify: dict[str, Any], *,
-                     timezone: str | None = None, enabled: bool = False) -> dict[str, Any]:
+                     timezone: str | None = None, enabled: bool = False,
+                     options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`options`: startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion (None ones left out)."""
         return self.call("POST", "/xtimer/creatTimer", body=_without_none({
             "app": app, "name": name, "cron": cron, "timezone": timezone,
-            "status": 2 if enabled else 1, "notifyHTTPParam": notify,
+            "status": 2 if enabled else 1, "notifyHTTPParam": notify, **(options or {}),
         }))
 
     def enable_timer(self, app: str, timer_id: int) -> None:

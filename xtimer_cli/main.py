@@ -16,7 +16,7 @@ EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 3
 MAX_PAGE_SIZE = 100
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # the service's chalicelib.timers.status.METHODS; a test keeps them equal
-TIMER_STATUS = {1: "disabled", 2: "enabled"}
+TIMER_STATUS = {1: "disabled", 2: "enabled", 3: "completed"}
 TASK_STATUS = {0: "not run", 1: "running", 2: "succeeded", 3: "failed", 4: "missed"}
 
 Reply = tuple[Any, str]     # what a command got (printed with --json) and what it says to people
@@ -133,19 +133,37 @@ def callback_options(*, create: bool) -> Callable[[Callable[..., Any]], Callable
 @cli.command()
 @api_command()
 @click.option("--name", required=True, help="Unique within the app.")
-@click.option("--cron", required=True, help='5, 6 (seconds first) or 7 fields, or a macro: "*/5 * * * * *".')
+@click.option("--cron", help='5, 6 (seconds first) or 7 fields, or a macro: "*/5 * * * * *".')
+@click.option("--at", "at_time", metavar="YYYY-MM-DDTHH:MM:SS", help="Fire once at this time (instead of --cron).")
+@click.option("--rate", metavar='"N UNIT"', help='Fire every N seconds/minutes/hours/days, e.g. "90 seconds".')
 @callback_options(create=True)
 @click.option("--timezone", help="The IANA time zone the cron is read in (default UTC).")
 @click.option("--enable", is_flag=True, help="Enable the timer at once (default: created disabled).")
-def create(client: XtimerClient, app: str, name: str, cron: str, url_to: str, method: str,
-           headers: dict[str, str], body: str | None, timezone: str | None, enable: bool) -> Reply:
+@click.option("--start-at", metavar="RFC3339", help="No fire before this time.")
+@click.option("--end-at", metavar="RFC3339", help="No fire at or after this time.")
+@click.option("--max-fires", type=click.IntRange(1), help="Complete the timer after this many fires.")
+@click.option("--jitter", type=click.IntRange(0), metavar="SECONDS", help="Move each fire later by 0..N s.")
+@click.option("--delete-after-completion", is_flag=True, help="Delete the timer after its last fire.")
+@click.option("--misfire-policy", type=click.Choice(("all", "once", "skip")),
+              help="Fires missed while the service was down: all (default), once (the latest only), skip.")
+@click.option("--catch-up", type=click.IntRange(0), metavar="SECONDS", help="How late a missed fire may still be made.")
+def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time: str | None, rate: str | None,
+           url_to: str, method: str, headers: dict[str, str], body: str | None, timezone: str | None,
+           enable: bool, start_at: str | None, end_at: str | None, max_fires: int | None, jitter: int | None,
+           delete_after_completion: bool, misfire_policy: str | None, catch_up: int | None) -> Reply:
     """Create a timer and print its id."""
+    kinds = [k for k in (cron, f"at({at_time})" if at_time else None, f"rate({rate})" if rate else None) if k]
+    if len(kinds) != 1:
+        raise click.UsageError("give exactly one of --cron, --at and --rate")
     notify: dict[str, Any] = {"url": url_to, "method": method}
     if headers:
         notify["header"] = headers
     if body is not None:
         notify["body"] = body
-    data = client.create_timer(app, name, cron, notify, timezone=timezone, enabled=enable)
+    options = {"startAt": start_at, "endAt": end_at, "maxFires": max_fires, "jitterSeconds": jitter,
+               "deleteAfterCompletion": True if delete_after_completion else None,
+               "misfirePolicy": misfire_policy, "catchUpSeconds": catch_up}
+    data = client.create_timer(app, name, kinds[0], notify, timezone=timezone, enabled=enable, options=options)
     return data, str(data["timerId"])
 
 
@@ -295,6 +313,13 @@ def timer_text(timer: dict[str, Any]) -> str:
         pairs.append(("headers", [f"{k}: {v}" for k, v in notify["header"].items()]))
     if notify.get("body") is not None:
         pairs.append(("body", cell(notify["body"], 200)))
+    for key, label in (("startAt", "start at"), ("endAt", "end at"), ("maxFires", "max fires"),
+                       ("jitterSeconds", "jitter (s)"), ("misfirePolicy", "misfire policy"),
+                       ("catchUpSeconds", "catch-up (s)")):
+        if timer.get(key) is not None:
+            pairs.append((label, timer[key]))
+    if timer.get("deleteAfterCompletion"):
+        pairs.append(("after completion", "deleted"))
     pairs += [("version", timer.get("version")), ("created", timer.get("createdAt")),
               ("updated", timer.get("updatedAt"))]
     if "nextFireTimes" in timer:

@@ -9,6 +9,7 @@ API's message, and the constraints after it describe the same rule (and hold it 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, Callable, Literal, NoReturn, Optional
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +20,10 @@ from pydantic_core import PydanticCustomError
 from chalicelib.api import limits
 from chalicelib.delivery import callback_policy
 from chalicelib.errors import ErrorCode
-from chalicelib.timers.schedule import CronError, Schedule, parse_schedule
+from chalicelib.timers.fire_schedule import FireSchedule
+from chalicelib.timers.schedule import CronError, parse_schedule
+from chalicelib.timers.bounds import MAX_FIRES, MAX_JITTER_SECONDS
+from chalicelib.timers.options import MAX_CATCH_UP_SECONDS, MISFIRE_POLICIES
 from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 
 REFUSAL = "xtimer"  # the pydantic error type of a `refuse`d value; its context carries code and message
@@ -238,7 +242,8 @@ def bounded_int(low: int, high: int, default: int | None, **schema: Any) -> Any:
 
 # A cron expression as /openapi.json describes it; parse_schedule holds the same limits.
 CronText = Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_CRON_LENGTH),
-                     Field(examples=["*/5 * * * *", "*/3 * * * * *", "@hourly"])]
+                     Field(examples=["*/5 * * * *", "*/3 * * * * *", "@hourly", "0 0 12 L * ?",
+                                     "at(2026-12-24T18:00:00)", "rate(5 minutes)"])]
 
 
 def _schedule(value: Any, info: ValidationInfo) -> Any:
@@ -311,5 +316,64 @@ Status = Annotated[Literal[1, 2], BeforeValidator(_status),
 TimerId = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_TIMER_ID), BeforeValidator(_timer_id)]
 # A cron to parse (creatTimer, previewCron: into a Schedule), or to pass on (updateTimer: the timer
 # store parses it against the timer's zone, and words its errors).
-Cron = Annotated[Schedule, PlainValidator(_schedule, json_schema_input_type=CronText)]
+Cron = Annotated[FireSchedule, PlainValidator(_schedule, json_schema_input_type=CronText)]
 CronChange = Annotated[Optional[str], PlainValidator(_cron_text, json_schema_input_type=Optional[CronText])]
+
+
+# --- Schedule options (issue 15): startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion ------
+# Kept in one block: other branches add fields above.
+
+def _instant(value: Any) -> Any:
+    """An RFC 3339 date-time with an offset or Z, as epoch seconds; null is "not set"."""
+    if value is None:
+        return None
+    example = "e.g. \"2026-12-24T18:00:00Z\" or \"2026-12-24T18:00:00+01:00\""
+    if not isinstance(value, str):
+        refuse(f"must be an RFC 3339 date-time string, {example}, not {json_type(value)}")
+    text = value.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", text):
+        refuse(f"{text[:40]!r} is not an RFC 3339 date-time with an offset; {example}")
+    try:
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError as exc:
+        refuse(f"{text[:40]!r} is not a real date and time ({exc}); {example}")
+    return int(moment.timestamp())
+
+
+def _flag(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    refuse(f"must be true or false, not {json_type(value)}")
+
+
+def _not_yet(value: Any) -> Any:
+    if value is not None:
+        refuse("is not supported by this version of xtimer (see docs/cron.md, \"Not yet\"); leave it out")
+    return None
+
+
+Instant = Annotated[Optional[int], PlainValidator(_instant, json_schema_input_type=Optional[Annotated[
+    str, Field(json_schema_extra={"format": "date-time"})]])]
+Flag = Annotated[Optional[bool], PlainValidator(_flag, json_schema_input_type=Optional[bool])]
+NotYet = Annotated[None, PlainValidator(_not_yet, json_schema_input_type=None),
+                   Field(description="not supported yet: must be left out")]
+MaxFires = bounded_int(1, MAX_FIRES, None, description="the timer completes after this many scheduled fires")
+JitterSeconds = bounded_int(0, MAX_JITTER_SECONDS, None,
+                            description="move each fire later by a stable pseudo-random 0..N seconds "
+                                        "(less than the schedule's period)")
+
+
+def _misfire_policy(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in MISFIRE_POLICIES:
+        refuse(f"must be one of {', '.join(MISFIRE_POLICIES)} (all: each missed fire within the catch-up window "
+               f"is made late; once: only the latest; skip: none), got {str(value)[:40]!r}")
+    return value.strip().lower()
+
+
+MisfirePolicy = Annotated[Optional[Literal["all", "once", "skip"]],
+                          PlainValidator(_misfire_policy, json_schema_input_type=Optional[Literal["all", "once", "skip"]]),
+                          Field(description="what to do with fires missed while the service was down")]
+CatchUpSeconds = bounded_int(0, MAX_CATCH_UP_SECONDS, None,
+                             description="how late a missed fire may still be made (capped by the service's window)")

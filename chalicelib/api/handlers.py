@@ -17,8 +17,10 @@ from chalicelib.api import auth, cross_site, envelope, openapi, pagination, repl
 from chalicelib.api.field_errors import R
 from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
                                      UpdateTimerRequest)
-from chalicelib.errors import ErrorCode, ServiceUnavailable, TimerNotFound, XtimerError
+from chalicelib.errors import ErrorCode, InvalidField, ServiceUnavailable, TimerNotFound, XtimerError
 from chalicelib.storage.transient import is_transient
+from chalicelib.timers.options import OptionError, check_options
+from chalicelib.timers.status import STATUS_COMPLETED
 from chalicelib.timers.store import schedule_of
 from chalicelib.wiring import services
 
@@ -157,7 +159,8 @@ def get_timer(call: Call) -> Response:
     return reply(replies.TimerDetail(
         **dict(views.timer_view(timer)),
         description=schedule.describe(),
-        nextFireTimes=[views.rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)],
+        nextFireTimes=[] if timer.status == STATUS_COMPLETED else
+        [views.rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)],
         recent=replies.RecentCounts(**parts.tasks.recent_counts(timer_id, app)),
     ))
 
@@ -222,8 +225,12 @@ def trigger_timer(call: Call) -> Response:
 @endpoint()
 def preview_cron(call: Call) -> Response:
     request = validation.parse(PreviewCronRequest, call.json())
-    schedule, count = request.schedule, request.count
     now = int(services().clock()) + 1
+    try:
+        check_options(request.cron, request.options(), now)
+    except OptionError as exc:
+        raise InvalidField(exc.field, str(exc)) from None
+    schedule, count = request.schedule(now), request.count
     return reply(replies.CronPreview(
         cron=schedule.cron,
         timezone=schedule.timezone,

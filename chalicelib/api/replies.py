@@ -53,11 +53,19 @@ class Timer(Reply):
     name: str
     cron: str
     timezone: str
-    status: Literal[1, 2]
+    status: Literal[1, 2, 3] = Field(description="1 disabled, 2 enabled, 3 completed (no fires left, never fired again)")
     version: int
     notifyHTTPParam: Callback  # noqa: N815
     createdAt: Timestamp  # noqa: N815
     updatedAt: Timestamp  # noqa: N815
+    # Schedule options (issue 15): shown when set.
+    startAt: Optional[Timestamp] = None  # noqa: N815
+    endAt: Optional[Timestamp] = None  # noqa: N815
+    maxFires: Optional[int] = None  # noqa: N815
+    jitterSeconds: Optional[int] = None  # noqa: N815
+    deleteAfterCompletion: bool = False  # noqa: N815
+    misfirePolicy: Optional[str] = None  # noqa: N815
+    catchUpSeconds: Optional[int] = None  # noqa: N815
 
 
 class RecentCounts(Reply):

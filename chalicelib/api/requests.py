@@ -18,9 +18,12 @@ from chalicelib.api import limits
 from chalicelib.api.fields import (AppName, CallbackBody, CallbackHeaders, CallbackMethod, CallbackUrl, Cron,
                                    CronChange, LONE_SURROGATE, MISSING, NESTED_TOO_DEEPLY, Status, TimerId,
                                    TimerName, TimeZone, bounded_int, lone_surrogate, refuse)
+from chalicelib.api.fields import CatchUpSeconds, Flag, Instant, JitterSeconds, MaxFires, MisfirePolicy, NotYet
 from chalicelib.errors import ErrorCode
 from chalicelib.fires.tasks import STATUS_NAMES
-from chalicelib.timers.schedule import Schedule
+from chalicelib.timers.bounds import Bounded
+from chalicelib.timers.fire_schedule import FireSchedule
+from chalicelib.timers.options import TimerOptions
 from chalicelib.timers.spec import Changes, NotifyParams, TimerSpec
 from chalicelib.timers.status import STATUS_DISABLED
 
@@ -79,10 +82,36 @@ class TimerRef(AppRef):
     id: TimerId
 
 
-class CreateTimerRequest(Request):
+# --- Schedule options (issue 15), shared by creatTimer, updateTimer and previewCron --------------
+_OPTIONS = ("startAt", "endAt", "maxFires", "jitterSeconds", "deleteAfterCompletion", "misfirePolicy",
+            "catchUpSeconds")
+_NOT_YET = ("overlapPolicy",)
+
+
+class ScheduleOptions(Request):
+    """startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion (all optional); the policies
+    are refused until they are implemented, rather than silently ignored."""
+
+    startAt: Instant = None  # noqa: N815
+    endAt: Instant = None  # noqa: N815
+    maxFires: MaxFires  # type: ignore[valid-type]  # noqa: N815
+    jitterSeconds: JitterSeconds  # type: ignore[valid-type]  # noqa: N815
+    deleteAfterCompletion: Flag = None  # noqa: N815
+    misfirePolicy: MisfirePolicy = None  # noqa: N815
+    catchUpSeconds: CatchUpSeconds  # type: ignore[valid-type]  # noqa: N815
+    overlapPolicy: NotYet = None  # noqa: N815
+
+    def options(self) -> TimerOptions:
+        return TimerOptions(start_at=self.startAt, end_at=self.endAt, max_fires=self.maxFires,
+                            jitter_seconds=self.jitterSeconds or 0,
+                            delete_after_completion=bool(self.deleteAfterCompletion),
+                            misfire_policy=self.misfirePolicy, catch_up_seconds=self.catchUpSeconds)
+
+
+class CreateTimerRequest(ScheduleOptions):
     """creatTimer's body, checked field by field in the order the spec lists them."""
 
-    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status")
+    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status", *_OPTIONS, *_NOT_YET)
 
     app: AppName
     name: TimerName
@@ -93,17 +122,17 @@ class CreateTimerRequest(Request):
 
     def spec(self) -> TimerSpec:
         return TimerSpec(app=self.app, name=self.name, schedule=self.cron, notify=self.notifyHTTPParam.params(),
-                         status=self.status)
+                         status=self.status, options=self.options())
 
 
-_CHANGES = ("name", "cron", "timezone", "notifyHTTPParam")
+_CHANGES = ("name", "cron", "timezone", "notifyHTTPParam", *_OPTIONS)
 
 
-class UpdateTimerRequest(AppRef):
+class UpdateTimerRequest(ScheduleOptions, AppRef):
     """updateTimer's body: the timer, then what changes in it, each checked as creatTimer checks it
     (a cron's shape first: it is parsed by the timer store, against the timer's zone or the new one)."""
 
-    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", "version")
+    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", *_OPTIONS, *_NOT_YET, "version")
 
     id: TimerId
     name: Optional[TimerName] = None
@@ -133,22 +162,29 @@ class UpdateTimerRequest(AppRef):
 
     def changes(self) -> Changes:
         notify = self.notifyHTTPParam
+        given = {name: getattr(self, name) for name in _OPTIONS if name in self.model_fields_set}
         return Changes(name=self.name, cron=self.cron, timezone=self.timezone,
-                       notify=None if notify is None else notify.params())
+                       notify=None if notify is None else notify.params(), options=given)
 
 
-class PreviewCronRequest(Request):
-    """previewCron's body."""
+class PreviewCronRequest(ScheduleOptions):
+    """previewCron's body: a schedule, and optionally the options a timer would have."""
 
-    check_order = ("cron", "timezone", "count")
+    check_order = ("cron", "timezone", "count", *_OPTIONS, *_NOT_YET)
 
     timezone: Annotated[TimeZone, BeforeValidator(lambda v: "UTC" if v is None else v)] = "UTC"
     cron: Cron
     count: bounded_int(1, limits.MAX_PREVIEW_COUNT, limits.DEFAULT_PREVIEW_COUNT)  # type: ignore[valid-type]
 
-    @property
-    def schedule(self) -> Schedule:
-        return self.cron
+    def schedule(self, now: int) -> FireSchedule:
+        """The schedule with the options applied, as a timer enabled `now` would fire it (its
+        jitter drawn for timer id 0: a real timer's offsets depend on its id)."""
+        options = self.options()
+        if not options.any:
+            return self.cron
+        return Bounded(self.cron, start_at=options.start_at, end_at=options.end_at, max_fires=options.max_fires,
+                       origin=now if options.start_at is None else options.start_at,
+                       jitter=options.jitter_seconds, seed=0)
 
 
 _PAGE_TOKEN = "nextPageToken of the previous page, unchanged"

@@ -21,6 +21,13 @@ def timer_view(timer: TimerModel) -> Timer:
                                  body=timer.notify.body),
         createdAt=rfc3339_ms(timer.created_at),
         updatedAt=rfc3339_ms(timer.updated_at),
+        startAt=None if timer.start_at is None else rfc3339(int(timer.start_at)),
+        endAt=None if timer.end_at is None else rfc3339(int(timer.end_at)),
+        maxFires=None if timer.max_fires is None else int(timer.max_fires),
+        jitterSeconds=None if timer.jitter_seconds is None else int(timer.jitter_seconds),
+        deleteAfterCompletion=bool(timer.delete_after_completion),
+        misfirePolicy=timer.misfire_policy,
+        catchUpSeconds=None if timer.catch_up_seconds is None else int(timer.catch_up_seconds),
     )
 
 

@@ -31,7 +31,8 @@ from chalicelib.fires.fire import Fire
 from chalicelib.fires.tasks import NOT_RUN, SUCCEEDED, Claim, ClaimResult, Result, TaskRecords
 from chalicelib.storage.models import TimerModel, headers_of
 from chalicelib.timers.reads import read_timers
-from chalicelib.timers.status import STATUS_ENABLED
+from chalicelib.timers import lifecycle
+from chalicelib.timers.status import STATUS_COMPLETED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Unit:
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self.settle = Settle()
+        self._timer_of: dict[Fire, TimerModel] = {}
         self._lock = threading.Lock()
 
     def run(self) -> Settle:
@@ -91,10 +93,12 @@ class Unit:
             elif timer.app != fire.app:
                 log.warning("fire %s dropped: it names app %r, the timer belongs to another",
                             fire.idempotency_key, fire.app)
-            elif not fire.manual and (timer.status != STATUS_ENABLED or timer.generation != fire.generation):
+            elif not fire.manual and (timer.status not in (STATUS_ENABLED, STATUS_COMPLETED)  # completed: its last fires
+                                      or timer.generation != fire.generation):
                 log.info("fire %s dropped: the timer was disabled or rescheduled", fire.idempotency_key)
             else:
                 live.append((fire, timer))
+                self._timer_of[fire] = timer
         return live
 
     def _claim_and_call(self, live: list[tuple[Fire, TimerModel]], secrets: dict[str, tuple[str, ...]]) -> None:
@@ -193,11 +197,15 @@ class Unit:
         self.settle.made += len(results)
         written = self._tasks.record_many(results, lambda: to_ms(self._clock()))
         for result, ok in zip(results, written):
-            if result.outcome.ok or not ok:  # not ok: taken over, the new holder carries on
+            if not ok:  # taken over: the new holder carries on
                 continue
             fire, claim, outcome = result.fire, result.claim, result.outcome
+            if outcome.ok:
+                lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
+                continue
             if claim.attempt >= config.max_attempts() or not outcome.retryable:  # a refused destination stays refused
                 self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt}: {outcome.error}"))
+                lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
                 continue
             delay = outcome.retry_after if outcome.retry_after is not None else backoff_delay(
                 claim.attempt, rng=self._rng)

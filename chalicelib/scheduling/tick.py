@@ -29,7 +29,9 @@ from chalicelib.fires.queue import FireQueue
 from chalicelib.fires.fire import Fire
 from chalicelib.scheduling.migrator import Migration, migrate
 from chalicelib.storage.models import DUE_SHARDS, TimerModel
-from chalicelib.timers.schedule import Schedule
+from chalicelib.timers import lifecycle
+from chalicelib.timers.fire_schedule import FireSchedule
+from chalicelib.timers.options import options_of, schedule_of
 from chalicelib.fires.tasks import TaskRecords
 
 log = logging.getLogger(__name__)
@@ -52,10 +54,20 @@ class TickReport:
 class _DueTimer:
     id: int
     app: str
-    cron: str
-    timezone: str
+    schedule: FireSchedule
     generation: int
     next_fire: int
+    fire_rate: int = 0
+    delete_after_completion: bool = False
+    misfire_policy: str = "all"
+    catch_up: int | None = None  # the timer's catchUpSeconds (capped by the service's when used)
+
+    @classmethod
+    def of(cls, item: TimerModel) -> _DueTimer:
+        options = options_of(item)
+        return cls(int(item.id), item.app, schedule_of(item), int(item.generation), int(item.next_fire),
+                   int(item.fire_rate or 0), options.delete_after_completion, options.misfire_policy or "all",
+                   options.catch_up_seconds)
 
 
 class Tick:
@@ -97,8 +109,7 @@ class Tick:
         page: list[_DueTimer] = []  # filled across shards, so that sends go out in full batches
         for shard in range(DUE_SHARDS):
             for item in TimerModel.by_due.query(shard, TimerModel.next_fire < due_before):
-                page.append(_DueTimer(int(item.id), item.app, item.cron, item.timezone,
-                                      int(item.generation), int(item.next_fire)))
+                page.append(_DueTimer.of(item))
                 if len(page) >= PAGE:
                     self._advance_page(page, report)
                     page = []
@@ -119,8 +130,7 @@ class Tick:
         report = TickReport(window_end=self.due_before(now))
         if timer.next_fire is None or timer.next_fire >= self.due_before(now):
             return  # the regular tick will get to it in time
-        due = _DueTimer(int(timer.id), timer.app, timer.cron, timer.timezone,
-                        int(timer.generation), int(timer.next_fire))
+        due = _DueTimer.of(timer)
         self._advance_page([due], report)
         if report.errors:
             raise RuntimeError("; ".join(report.errors))
@@ -132,9 +142,11 @@ class Tick:
             try:
                 migrations.append((timer, migrate(
                     timer_id=timer.id, app=timer.app, generation=timer.generation,
-                    schedule=Schedule(timer.cron, timer.timezone),  # validated when stored; may have ended
+                    schedule=timer.schedule,  # validated when stored; may have ended
                     cursor=timer.next_fire, window_end=report.window_end, now=now,
-                    catch_up=config.catch_up_seconds(),
+                    catch_up=(config.catch_up_seconds() if timer.catch_up is None
+                              else min(config.catch_up_seconds(), timer.catch_up)),
+                    misfire_policy=timer.misfire_policy,
                 )))
             except Exception as exc:  # one broken timer must not hold up the others
                 log.exception("timer %s could not be migrated", timer.id)
@@ -161,6 +173,8 @@ class Tick:
 
     def _move_cursor(self, timer: _DueTimer, migration: Migration) -> str:
         """"moved", "raced", or an error text. A cursor left behind only means fires sent twice."""
+        if migration.next_fire is None:
+            return self._complete(timer, migration)
         actions = (
             [TimerModel.next_fire.set(migration.next_fire)] if migration.next_fire is not None
             else [TimerModel.next_fire.remove(), TimerModel.due_shard.remove()]
@@ -176,3 +190,16 @@ class Tick:
             log.exception("cursor of timer %s not moved", timer.id)
             return f"timer {timer.id}: cursor not moved: {exc}"
         return "moved"
+
+    def _complete(self, timer: _DueTimer, migration: Migration) -> str:
+        """No fire left: the timer is completed (chalicelib.timers.lifecycle)."""
+        last = max((f.fire_ms // 1000 for f in migration.due), default=None)
+        try:
+            done = lifecycle.complete(timer.id, timer.app, timer.next_fire, timer.generation, timer.fire_rate,
+                                      last, to_ms(self._clock()))
+            if done and timer.delete_after_completion and last is None:
+                lifecycle.delete_completed(timer.id, timer.app)  # nothing left to deliver
+        except Exception as exc:  # the next tick tries again
+            log.exception("timer %s could not be completed", timer.id)
+            return f"timer {timer.id}: not completed: {exc}"
+        return "moved" if done else "raced"

@@ -81,7 +81,9 @@ class TimersByApp(GlobalSecondaryIndex):
     class Meta:
         index_name = "by_app"
         projection = IncludeProjection(
-            ["name", "cron", "timezone", "status", "notify", "created_at", "updated_at", "version"]
+            ["name", "cron", "timezone", "status", "notify", "created_at", "updated_at", "version",
+             "start_at", "end_at", "max_fires", "jitter_seconds", "delete_after_completion", "misfire_policy",
+             "catch_up_seconds"]
         )
 
     app = UnicodeAttribute(hash_key=True)
@@ -93,7 +95,9 @@ class TimersByDue(GlobalSecondaryIndex):
 
     class Meta:
         index_name = "by_due"
-        projection = IncludeProjection(["app", "cron", "timezone", "generation"])
+        projection = IncludeProjection(["app", "cron", "timezone", "generation", "created_at", "anchor", "fire_rate",
+                                        "start_at", "end_at", "max_fires", "jitter_seconds",
+                                        "delete_after_completion", "misfire_policy", "catch_up_seconds"])
 
     due_shard = NumberAttribute(hash_key=True)
     next_fire = NumberAttribute(range_key=True)
@@ -122,6 +126,16 @@ class TimerModel(SharedClientModel):
     next_fire = NumberAttribute(null=True)  # epoch s; only while enabled
     due_shard = NumberAttribute(null=True)  # only while enabled
     fire_rate = NumberAttribute(null=True)  # fires per hour counted against the app's quota; only while enabled
+    # Optional schedule settings (chalicelib.timers.options); absent = not set.
+    start_at = NumberAttribute(null=True)  # epoch s: no fire before
+    end_at = NumberAttribute(null=True)  # epoch s: no fire at or after
+    max_fires = NumberAttribute(null=True)
+    jitter_seconds = NumberAttribute(null=True)
+    delete_after_completion = NumberAttribute(null=True)  # 1: delete the timer once its last fire is made
+    misfire_policy = UnicodeAttribute(null=True)  # all (absent), once or skip
+    catch_up_seconds = NumberAttribute(null=True)
+    anchor = NumberAttribute(null=True)  # epoch s the timer was last enabled at: where a rate and maxFires count from
+    last_fire = NumberAttribute(null=True)  # epoch s of the last fire of a completed timer
 
     by_app = TimersByApp()
     by_due = TimersByDue()

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.errors import ErrorCode, InvalidField
-from chalicelib.timers.schedule import CronError, Schedule, parse_schedule
+from chalicelib.timers.fire_schedule import FireSchedule
+from chalicelib.timers.options import TimerOptions
+from chalicelib.timers.schedule import CronError, parse_schedule
 from chalicelib.timers.status import STATUS_DISABLED
 
 
@@ -27,9 +29,10 @@ class TimerSpec:
 
     app: str
     name: str
-    schedule: Schedule
+    schedule: FireSchedule
     notify: NotifyParams
     status: int = STATUS_DISABLED
+    options: TimerOptions = TimerOptions()
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,12 @@ class Changes:
     cron: str | None = None
     timezone: str | None = None
     notify: NotifyParams | None = None
+    # The optional schedule settings given (API names: startAt, endAt, ...), each replacing the
+    # stored one; a given null clears it.
+    options: dict[str, object] = field(default_factory=dict)
 
 
-def schedule_from(cron: str, tz: str) -> Schedule:
+def schedule_from(cron: str, tz: str) -> FireSchedule:
     try:
         return parse_schedule(cron, tz)
     except CronError as exc:

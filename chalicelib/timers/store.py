@@ -18,14 +18,17 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
-from chalicelib.errors import DuplicateTimerName, QuotaExceeded, TimerNotFound, VersionConflict
+from chalicelib.errors import (DuplicateTimerName, ErrorCode, InvalidField, QuotaExceeded, TimerNotFound,
+                               VersionConflict, XtimerError)
 from chalicelib.fires.fire import Fire
 from chalicelib.storage import paging
 from chalicelib.storage.transaction import NamedTransaction, transaction
 from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
-from chalicelib.timers.schedule import NO_REPEAT, Schedule
+from chalicelib.timers.fire_schedule import NO_REPEAT, FireSchedule
+from chalicelib.timers.options import (OptionError, TimerOptions, build_schedule, check_options, options_of,
+                                       schedule_of)
 from chalicelib.timers.spec import Changes, TimerSpec, schedule_from
-from chalicelib.timers.status import STATUS_DISABLED, STATUS_ENABLED
+from chalicelib.timers.status import STATUS_COMPLETED, STATUS_DISABLED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +67,18 @@ def new_timer_id(now_ms: int, rng: random.Random | random.SystemRandom = random.
     return ((now_ms - _EPOCH_MS) << _ID_RANDOM_BITS) | rng.getrandbits(_ID_RANDOM_BITS)
 
 
-def schedule_of(timer: TimerModel) -> Schedule:
-    """A stored timer's schedule: validated when stored, so not again (a one-off may have ended)."""
-    return Schedule(timer.cron, timer.timezone)
+__all__ = ["TimerStore", "TimerPage", "schedule_of", "fire_rate", "new_timer_id"]
+
+_OPTION_ATTRIBUTES = {"startAt": "start_at", "endAt": "end_at", "maxFires": "max_fires",
+                      "jitterSeconds": "jitter_seconds", "deleteAfterCompletion": "delete_after_completion",
+                      "misfirePolicy": "misfire_policy", "catchUpSeconds": "catch_up_seconds"}
+
+
+def _checked(schedule: FireSchedule, options: TimerOptions, now: float) -> None:
+    try:
+        check_options(schedule, options, int(now))
+    except OptionError as exc:
+        raise InvalidField(exc.field, str(exc)) from None
 
 
 class TimerStore:
@@ -79,6 +91,7 @@ class TimerStore:
 
     def create(self, spec: TimerSpec) -> TimerModel:
         """Store a new timer (enabled at once if the spec asks for status 2)."""
+        _checked(spec.schedule, spec.options, self._clock())
         for _ in range(5):
             now_ms = to_ms(self._clock())
             timer = TimerModel(
@@ -93,6 +106,7 @@ class TimerStore:
                 updated_at=now_ms,
                 version=1,
                 generation=0,
+                **{k: v for k, v in spec.options.to_attributes().items() if v is not None},
             )
             name_item = TimerNameModel(key=TimerNameModel.key_for(spec.app, spec.name), timer_id=timer.id)
             try:
@@ -137,19 +151,28 @@ class TimerStore:
         timer = self.get(app, timer_id)
         if timer.status == STATUS_ENABLED:
             return timer
+        if timer.status == STATUS_COMPLETED:
+            raise XtimerError(ErrorCode.INVALID_REQUEST,
+                              f"timer {timer_id} is completed: it has no fires left and is never fired again; "
+                              "create a new timer (its history stays readable here)")
         now = self._clock()
-        schedule = schedule_of(timer)
-        first = schedule.next_fire(_next_second(now))
+        anchor = _next_second(now)
+        schedule = build_schedule(timer.cron, timer.timezone, options_of(timer), anchor=anchor, seed=int(timer.id))
+        first = schedule.first_fire(now, config.catch_up_seconds())
+        if first is None:
+            raise InvalidField("cron", f"{timer.cron!r} has no fire left after now (with its startAt, endAt and "
+                                       "maxFires); change the schedule with updateTimer, or delete the timer",
+                               ErrorCode.INVALID_CRON)
         rate = fire_rate(schedule, now)
         actions = [
+            TimerModel.anchor.set(anchor),
             TimerModel.status.set(STATUS_ENABLED),
             TimerModel.generation.add(1),
             TimerModel.version.add(1),
             TimerModel.updated_at.set(to_ms(now)),
             TimerModel.fire_rate.set(rate),
         ]
-        if first is not None:
-            actions += [TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
+        actions += [TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
         try:
             with _transaction() as tx:
                 tx.update("timer", timer, actions=actions, condition=TimerModel.status == STATUS_DISABLED)
@@ -230,18 +253,30 @@ class TimerStore:
         now = self._clock()
         actions = [TimerModel.version.add(1), TimerModel.updated_at.set(to_ms(now))]
         new_cron, new_tz = changes.cron or timer.cron, changes.timezone or timer.timezone
-        schedule_changed = (new_cron, new_tz) != (timer.cron, timer.timezone)
+        old_options = options_of(timer)
+        new_options = _with_changes(old_options, changes.options)
+        schedule_changed = (new_cron, new_tz, new_options) != (timer.cron, timer.timezone, old_options)
         rate_change = 0
         if schedule_changed:
+            if timer.status == STATUS_COMPLETED:
+                raise XtimerError(ErrorCode.INVALID_REQUEST,
+                                  f"timer {timer_id} is completed and is never fired again; create a new timer")
             new_schedule = schedule_from(new_cron, new_tz)
-            actions += [TimerModel.cron.set(new_schedule.cron),
-                        TimerModel.timezone.set(new_schedule.timezone),
+            _checked(new_schedule, new_options, now)
+            actions += [TimerModel.cron.set(new_schedule.cron),  # type: ignore[attr-defined]
+                        TimerModel.timezone.set(new_schedule.timezone),  # type: ignore[attr-defined]
                         TimerModel.generation.add(1)]
+            for name, value in new_options.to_attributes().items():
+                attribute = getattr(TimerModel, name)
+                actions.append(attribute.remove() if value is None else attribute.set(value))
             if timer.status == STATUS_ENABLED:
-                first = new_schedule.next_fire(_next_second(now))
+                anchor = _next_second(now)
+                built = build_schedule(new_cron, new_tz, new_options, anchor=anchor, seed=int(timer.id))
+                first = built.first_fire(now, config.catch_up_seconds())
+                actions.append(TimerModel.anchor.set(anchor))
                 actions += ([TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
                             if first is not None else [TimerModel.next_fire.remove(), TimerModel.due_shard.remove()])
-                new_rate = fire_rate(new_schedule, now)
+                new_rate = fire_rate(built, now)
                 rate_change = new_rate - int(timer.fire_rate or 0)
                 actions.append(TimerModel.fire_rate.set(new_rate))
         if changes.notify is not None:
@@ -313,7 +348,16 @@ class TimerStore:
         return fire
 
 
-def fire_rate(schedule: Schedule, now: float) -> int:
+def _with_changes(options: TimerOptions, changes: dict[str, object]) -> TimerOptions:
+    """`options` with the given API fields replaced (a null clears one)."""
+    values = {attr: getattr(options, attr) for attr in _OPTION_ATTRIBUTES.values()}
+    for api_name, value in changes.items():
+        attr = _OPTION_ATTRIBUTES[api_name]
+        values[attr] = value if value is not None else TimerOptions().__getattribute__(attr)
+    return TimerOptions(**values)  # type: ignore[arg-type]
+
+
+def fire_rate(schedule: FireSchedule, now: float) -> int:
     """Fires per hour an enabled timer counts against its app's quota: the rate of its busiest
     stretch (from the shortest gap between its next fires), at least 1."""
     gap = schedule.min_interval(int(now))

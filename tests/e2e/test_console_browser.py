@@ -116,7 +116,7 @@ def test_a_timer_is_created_enabled_watched_firing_disabled_and_deleted(
     page.get_by_role("link", name="+ New timer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"New timer in {app}")
     page.get_by_label("Name").fill("every-two-seconds")
-    cron = page.get_by_label("Cron expression")
+    cron = page.get_by_label("Schedule", exact=True)
     cron.fill("*/2 * * *")
     expect(page.locator("#f-cron-error")).not_to_be_empty()
     expect(cron).to_have_attribute("aria-invalid", "true")
@@ -183,7 +183,7 @@ def test_api_errors_appear_next_to_the_field_they_concern(page: Page, stack: Loc
     expect(page.locator("#timers tbody tr").first).to_contain_text("At 00:00")  # previewCron's description
     page.get_by_role("link", name="+ New timer").click()
     page.get_by_label("Name").fill("taken")
-    page.get_by_label("Cron expression").fill("@hourly")
+    page.get_by_label("Schedule", exact=True).fill("@hourly")
     page.get_by_label("URL").fill("ftp://example.com/hook")
     page.get_by_role("button", name="Create timer").click()
     url_error = page.locator("#f-url-error")
@@ -258,7 +258,7 @@ def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, sta
         "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).json()
     timer_id = created["data"]["timerId"]
     page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}/edit")
-    cron = page.get_by_label("Cron expression")
+    cron = page.get_by_label("Schedule", exact=True)
     expect(cron).to_have_value("0 2 * * *")
     expect(page.get_by_label("Time zone")).to_have_value("Europe/Berlin")
     cron.fill("30 3 * * *")
@@ -273,7 +273,7 @@ def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, sta
     summary.get_by_role("link", name="Load the current version").click()
     expect(page.get_by_label("Name")).to_have_value("nightly-2")
 
-    page.get_by_label("Cron expression").fill("30 3 * * *")
+    page.get_by_label("Schedule", exact=True).fill("30 3 * * *")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("nightly-2")
     expect(page.locator("dl.definition")).to_contain_text("30 3 * * *")

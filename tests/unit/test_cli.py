@@ -151,6 +151,34 @@ def test_create_without_options_makes_a_disabled_post_callback_with_no_headers_o
                                  "notifyHTTPParam": {"url": "http://example.com/", "method": "POST"}}
 
 
+def test_create_takes_a_one_shot_and_the_schedule_options(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/creatTimer", ok({"timerId": TIMER_ID}))
+
+    result = xtimer(fake, "create", "--name", "once", "--at", "2026-12-24T18:00:00", "--url-to", "http://example.com/",
+                    "--start-at", "2026-12-01T00:00:00Z", "--end-at", "2027-01-01T00:00:00Z", "--max-fires", "1",
+                    "--jitter", "30", "--delete-after-completion", "--misfire-policy", "once", "--catch-up", "60")
+
+    assert result.exit_code == 0, result.output
+    body = fake.seen[0].body
+    assert (body["cron"], body["startAt"], body["endAt"], body["maxFires"], body["jitterSeconds"],
+            body["deleteAfterCompletion"]) == ("at(2026-12-24T18:00:00)", "2026-12-01T00:00:00Z",
+                                               "2027-01-01T00:00:00Z", 1, 30, True)
+    assert (body["misfirePolicy"], body["catchUpSeconds"]) == ("once", 60)
+
+
+def test_create_takes_a_rate(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/creatTimer", ok({"timerId": TIMER_ID}))
+    result = xtimer(fake, "create", "--name", "r", "--rate", "90 seconds", "--url-to", "http://example.com/")
+    assert result.exit_code == 0, result.output
+    assert fake.seen[0].body["cron"] == "rate(90 seconds)"
+
+
+def test_create_wants_exactly_one_schedule(fake: FakeXtimer) -> None:
+    result = xtimer(fake, "create", "--name", "r", "--rate", "1 hour", "--cron", "@daily", "--url-to", "http://x.io/")
+    assert result.exit_code != 0 and "exactly one of --cron, --at and --rate" in result.output
+    assert fake.seen == []
+
+
 def test_create_reads_the_body_from_a_file_given_as_at_path(fake: FakeXtimer, tmp_path: Any) -> None:
     fake.answer("/xtimer/creatTimer", ok({"timerId": TIMER_ID}))
     (tmp_path / "body.json").write_text('{"hello": "wörld"}\n', encoding="utf-8")

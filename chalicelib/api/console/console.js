@@ -20,6 +20,8 @@
   const AUTH_CODES = new Set([40100, 40300]);
   const STATUS = { 0: 'not run', 1: 'running', 2: 'succeeded', 3: 'failed', 4: 'missed' };
   const ENABLED = 2;
+  const COMPLETED = 3; // no fires left: never fired again, kept with its history
+  const MISFIRE_WORDS = { all: 'all made late, within the catch-up window', once: 'only the latest made', skip: 'skipped' };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -260,6 +262,7 @@
   }
 
   function timerStatusBadge(timer) {
+    if (timer.status === COMPLETED) return h('span', { class: 'badge completed' }, 'completed');
     return timer.status === ENABLED
       ? h('span', { class: 'badge enabled' }, 'enabled')
       : h('span', { class: 'badge disabled' }, 'disabled');
@@ -525,7 +528,8 @@
       toast('“' + timer.name + '” is deleted.');
       await (afterDelete || after)();
     }));
-    return h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Actions on ' + timer.name }, toggle, run, edit, remove);
+    return h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Actions on ' + timer.name },
+      timer.status === COMPLETED ? null : toggle, run, edit, remove);  // a completed timer is never enabled again
   }
 
   // --- a timer's page ------------------------------------------------------------------------------------
@@ -594,6 +598,7 @@
       ['Schedule', [h('code', null, timer.cron), h('br'), timer.description]],
       ['Time zone', timer.timezone],
       ['Status', timerStatusBadge(timer)],
+      ...scheduleOptionRows(timer),
       ['Callback', [h('span', { class: 'mono' }, notify.method), ' ', h('span', { class: 'mono' }, notify.url)]],
       ['Headers', headers ? h('pre', null, headers) : h('span', { class: 'muted' }, 'none')],
       ['Body', notify.body ? h('pre', null, notify.body) : h('span', { class: 'muted' }, 'none')],
@@ -601,6 +606,19 @@
       ['Updated', [timeEl(timer.updatedAt, timer.timezone), ' ', h('span', { class: 'muted' }, '(version ' + timer.version + ')')]],
     ];
     return h('dl', { class: 'definition' }, rows.map(([term, value]) => [h('dt', null, term), h('dd', null, value)]));
+  }
+
+  /** The schedule options a timer has (startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion). */
+  function scheduleOptionRows(timer) {
+    const rows = [];
+    if (timer.startAt) rows.push(['Starts', timeEl(timer.startAt, timer.timezone)]);
+    if (timer.endAt) rows.push(['Ends', timeEl(timer.endAt, timer.timezone)]);
+    if (timer.maxFires != null) rows.push(['At most', timer.maxFires + ' fire' + (timer.maxFires === 1 ? '' : 's')]);
+    if (timer.jitterSeconds) rows.push(['Jitter', 'each fire 0 to ' + timer.jitterSeconds + ' s later']);
+    if (timer.deleteAfterCompletion) rows.push(['When done', 'deleted after its last fire']);
+    if (timer.misfirePolicy) rows.push(['Missed fires', MISFIRE_WORDS[timer.misfirePolicy] || timer.misfirePolicy]);
+    if (timer.catchUpSeconds != null) rows.push(['Catch-up window', timer.catchUpSeconds + ' s']);
+    return rows;
   }
 
   function recentSummary(recent) {
@@ -839,6 +857,8 @@
     name: 'f-name', cron: 'f-cron', timezone: 'f-timezone', status: 'f-enable',
     notifyHTTPParam: 'f-url', 'notifyHTTPParam.url': 'f-url', 'notifyHTTPParam.method': 'f-method',
     'notifyHTTPParam.header': 'f-header', 'notifyHTTPParam.body': 'f-body',
+    startAt: 'f-start-at', endAt: 'f-end-at', maxFires: 'f-max-fires', jitterSeconds: 'f-jitter',
+    deleteAfterCompletion: 'f-delete-after', misfirePolicy: 'f-misfire', catchUpSeconds: 'f-catch-up',
   };
 
   function field(id, label, control, hint) {
@@ -913,12 +933,28 @@
     const body = h('textarea', { name: 'body', rows: 4, spellcheck: 'false' });
     body.value = notify.body || '';
     const enable = h('input', { type: 'checkbox', name: 'enable', id: 'f-enable' });
+    // Schedule options: empty means "not set" (and clears one when editing).
+    const startAt = h('input', { name: 'startAt', spellcheck: 'false', autocomplete: 'off', class: 'mono',
+      value: (timer && timer.startAt) || '', placeholder: '2026-04-01T00:00:00Z' });
+    const endAt = h('input', { name: 'endAt', spellcheck: 'false', autocomplete: 'off', class: 'mono',
+      value: (timer && timer.endAt) || '', placeholder: '2026-07-01T00:00:00Z' });
+    const maxFires = h('input', { name: 'maxFires', type: 'number', min: 1, max: 10000,
+      value: timer && timer.maxFires != null ? String(timer.maxFires) : '' });
+    const jitter = h('input', { name: 'jitterSeconds', type: 'number', min: 0, max: 3600,
+      value: timer && timer.jitterSeconds ? String(timer.jitterSeconds) : '' });
+    const misfire = h('select', { name: 'misfirePolicy' }, [['', 'default (all)'], ['all', 'all'], ['once', 'once'], ['skip', 'skip']]
+      .map(([value, label]) => h('option', { value, selected: value === ((timer && timer.misfirePolicy) || '') }, label)));
+    const catchUp = h('input', { name: 'catchUpSeconds', type: 'number', min: 0, max: 86400,
+      value: timer && timer.catchUpSeconds != null ? String(timer.catchUpSeconds) : '' });
+    const deleteAfter = h('input', { type: 'checkbox', name: 'deleteAfterCompletion', id: 'f-delete-after',
+      checked: Boolean(timer && timer.deleteAfterCompletion) });
     const preview = h('div', { class: 'preview', id: 'cron-preview', 'aria-live': 'polite' });
     const summary = h('div', { class: 'notice form-error-summary', id: 'form-errors', role: 'alert', tabindex: '-1', hidden: true });
     const submit = h('button', { type: 'submit', class: 'primary' }, editing ? 'Save changes' : 'Create timer');
 
-    const cronField = field('f-cron', 'Cron expression', cron,
-      '5 fields (minute first), 6 (second first: */3 * * * * * is every 3 seconds), 7 (with a year), or @hourly, @daily…');
+    const cronField = field('f-cron', 'Schedule', cron,
+      'A cron: 5 fields (minute first), 6 (second first: */3 * * * * * is every 3 seconds), 7 (with a year), ' +
+      '@hourly…, with Quartz\'s L, W and # (0 0 12 L * ?); or once, at(2026-12-24T18:00:00); or rate(5 minutes).');
     cronField.append(preview);
     cron.setAttribute('aria-describedby', cron.getAttribute('aria-describedby') + ' cron-preview');
 
@@ -934,6 +970,19 @@
           field('f-url', 'URL', url, 'http:// or https://; the service calls it at each fire time.')),
         field('f-header', 'Headers', header, 'One per line, as Name: value. Optional.'),
         field('f-body', 'Body', body, 'Sent as it is; at most 16 KiB. Optional.')),
+      h('fieldset', null, h('legend', null, 'Window and limits (optional)'),
+        h('div', { class: 'row-2' },
+          field('f-start-at', 'Start at', startAt, 'No fire before; RFC 3339 with Z or an offset.'),
+          field('f-end-at', 'End at', endAt, 'No fire at or after.')),
+        h('div', { class: 'row-2' },
+          field('f-max-fires', 'Max fires', maxFires, 'Completed after this many fires.'),
+          field('f-jitter', 'Jitter (seconds)', jitter, 'Each fire moved later by 0 to this, the same on every retry.')),
+        h('div', { class: 'row-2' },
+          field('f-misfire', 'Missed fires', misfire, 'After an outage: all (late, within the window), once (the latest), skip.'),
+          field('f-catch-up', 'Catch-up window (seconds)', catchUp, 'How late a missed fire may still be made.')),
+        h('div', { class: 'field checkbox' }, deleteAfter,
+          h('label', { for: 'f-delete-after' }, 'Delete the timer after its last fire')),
+        h('p', { class: 'field-error', id: 'f-delete-after-error', 'aria-live': 'polite' })),
       editing ? null : h('div', { class: 'field checkbox' }, enable, h('label', { for: 'f-enable' }, 'Enable it now')),
       h('p', { class: 'field-error', id: 'f-enable-error', 'aria-live': 'polite' }),
       h('div', { class: 'form-actions' }, submit,
@@ -993,7 +1042,7 @@
       let headers = {};
       try { headers = parseHeaders(header.value); } catch (err) { problems.push(['notifyHTTPParam.header', err.message]); }
       if (!name.value.trim()) problems.push(['name', 'Enter a name.']);
-      if (!cron.value.trim()) problems.push(['cron', 'Enter a cron expression, e.g. */5 * * * * (every 5 minutes).']);
+      if (!cron.value.trim()) problems.push(['cron', 'Enter a schedule, e.g. */5 * * * * (every 5 minutes) or rate(5 minutes).']);
       if (!url.value.trim()) problems.push(['notifyHTTPParam.url', 'Enter the URL to call, e.g. https://example.com/hook.']);
       if (problems.length) { showProblems(problems); return; }
 
@@ -1002,6 +1051,17 @@
         app, name: name.value.trim(), cron: cron.value.trim(), timezone: timezone.value.trim() || 'UTC',
         notifyHTTPParam: notifyParam,
       };
+      const options = {
+        startAt: startAt.value.trim() || null, endAt: endAt.value.trim() || null,
+        maxFires: maxFires.value.trim() ? Number(maxFires.value) : null,
+        jitterSeconds: jitter.value.trim() ? Number(jitter.value) : null,
+        deleteAfterCompletion: deleteAfter.checked || null,
+        misfirePolicy: misfire.value || null,
+        catchUpSeconds: catchUp.value.trim() ? Number(catchUp.value) : null,
+      };
+      for (const [key, value] of Object.entries(options)) {
+        if (value !== null || (editing && timer[key] != null && timer[key] !== false)) request[key] = value;
+      }
       submit.disabled = true;
       try {
         let id;
