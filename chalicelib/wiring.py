@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from chalicelib import config
 from chalicelib.apps.keys import ApiKeys
 from chalicelib.clock import Clock, system_clock
 from chalicelib.fires.queue import FireQueue
 from chalicelib.delivery.notifier import Notifier
+from chalicelib.observability.meter import Meter, NullSink, Sink
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.fires.tasks import TaskRecords
 from chalicelib.scheduling.tick import Tick
@@ -33,6 +35,7 @@ class Services:
     tick: Tick
     timers: TimerStore
     worker: Worker
+    meter: Meter
 
 
 def build(
@@ -42,11 +45,13 @@ def build(
     queue: FireQueue | None = None,
     max_early_seconds: float = MAX_EARLY_SECONDS,
     tasks: TaskRecords | None = None,
+    meter: Meter | None = None,
 ) -> Services:
     models.bind()
+    meter = meter or Meter(metrics_sink())
     queue = queue or FireQueue(clock=clock, sleep=sleep)
     tasks = tasks or TaskRecords()
-    tick = Tick(queue=queue, tasks=tasks, clock=clock)
+    tick = Tick(queue=queue, tasks=tasks, clock=clock, meter=meter)
     signing = SigningSecrets(clock=clock)
     return Services(
         clock=clock,
@@ -57,8 +62,22 @@ def build(
         tick=tick,
         timers=TimerStore(clock=clock, scheduler=tick, queue=queue),
         worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
-                      max_early_seconds=max_early_seconds, signing=signing),
+                      max_early_seconds=max_early_seconds, signing=signing, meter=meter),
+        meter=meter,
     )
+
+
+def metrics_sink() -> Sink:
+    """The sink XTIMER_METRICS names; each is imported only when chosen (prometheus_client is a
+    development dependency, for the local stack)."""
+    choice = config.metrics_sink()
+    if choice == "emf":
+        from chalicelib.observability.emf import EmfSink
+        return EmfSink(stage=config.stage())
+    if choice == "prometheus":
+        from chalicelib.observability.prometheus import PrometheusSink
+        return PrometheusSink()
+    return NullSink()
 
 
 _lock = threading.Lock()

@@ -27,12 +27,15 @@ from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
 from chalicelib.fires.queue import FireQueue
 from chalicelib.fires.fire import Fire, MalformedFire
+from chalicelib.fires.outcome import Outcome
 from chalicelib.storage.models import TimerModel, headers_of
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.fires.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
 from chalicelib.timers.status import STATUS_ENABLED
+from chalicelib.observability import catalog as metrics, logs
+from chalicelib.observability.meter import Meter
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ class Worker:
         max_early_seconds: float = MAX_EARLY_SECONDS,
         signing: SigningSecrets | None = None,
         pool_size: int = POOL_SIZE,
+        meter: Meter | None = None,
     ) -> None:
         self._notifier = notifier or Notifier()
         self._tasks = tasks or TaskRecords()
@@ -76,12 +80,16 @@ class Worker:
         # A pool per batch built those again for every message, which cost more CPU than the work.
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
+        self._meter = meter or Meter()
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
         if not records:
             return {"batchItemFailures": []}
-        done = list(self._pool.map(self._handle_safely, records))
+        try:
+            done = list(self._pool.map(self._handle_safely, records))
+        finally:
+            self._meter.flush()  # one EMF line per invocation
         return {"batchItemFailures": [
             {"itemIdentifier": record["messageId"]} for record, ok in zip(records, done) if not ok
         ]}
@@ -101,6 +109,7 @@ class Worker:
             fire = Fire.from_message(body)
         except MalformedFire as exc:
             self._queue.dead_letter(body, str(exc))
+            self._meter.count(metrics.FIRES_DEAD_LETTERED)
             return True
 
         early = fire.fire_time - self._clock()
@@ -110,9 +119,12 @@ class Worker:
 
         timer = self._load_timer(fire)
         if timer is None:
+            self._meter.count(metrics.FIRES_DROPPED)
             return True
 
         claim = self._tasks.claim(fire, to_ms(self._clock()))
+        if claim.result is not ClaimResult.CLAIMED:
+            self._meter.count(metrics.CLAIM_CONFLICTS)
         if claim.result is ClaimResult.DONE:
             log.info("fire %s already handled; duplicate message dropped", fire.idempotency_key)
             return True
@@ -127,6 +139,7 @@ class Worker:
         if remaining > 0:
             self._sleep(remaining)
         callback = callback_of(timer)
+        lateness_ms = max(0, to_ms(self._clock()) - fire.fire_ms)
         outcome = self._notifier.notify(
             callback,
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
@@ -136,20 +149,33 @@ class Worker:
         now_ms = to_ms(self._clock())
         if outcome.ok:
             self._tasks.record(fire, claim.attempt, outcome, status=SUCCEEDED, now_ms=now_ms)
+            self._observe("delivered", fire, claim.attempt, outcome, lateness_ms)
             return True
         if claim.attempt >= config.max_attempts():
             self._tasks.record(fire, claim.attempt, outcome, status=FAILED, now_ms=now_ms)
             self._queue.dead_letter(body, f"attempt {claim.attempt}: {outcome.error}")
-            log.warning("fire %s failed for good after %s attempts: %s",
-                        fire.idempotency_key, claim.attempt, outcome.error)
+            self._meter.count(metrics.FIRES_DEAD_LETTERED)
+            self._observe("failed", fire, claim.attempt, outcome, lateness_ms)
             return True
         self._tasks.record(fire, claim.attempt, outcome, status=NOT_RUN, now_ms=now_ms)
         delay = outcome.retry_after if outcome.retry_after is not None else backoff_delay(
             claim.attempt, rng=self._rng)
         self._queue.retry_later(receipt, max(1, math.ceil(delay)))
-        log.info("fire %s attempt %s failed (%s); next try in %s s",
-                 fire.idempotency_key, claim.attempt, outcome.error, delay)
+        self._observe("retry", fire, claim.attempt, outcome, lateness_ms, retry_in_s=max(1, math.ceil(delay)))
         return False
+
+    def _observe(self, kind: str, fire: Fire, attempt: int, outcome: Outcome, lateness_ms: int,
+                 retry_in_s: int | None = None) -> None:
+        """The metrics and the log line of one attempt's outcome (`outcome` is already redacted)."""
+        self._meter.count({"delivered": metrics.FIRES_DELIVERED, "failed": metrics.FIRES_FAILED,
+                           "retry": metrics.FIRES_RETRIED}[kind])
+        self._meter.time_ms(metrics.CALLBACK_DURATION, outcome.duration_ms)
+        if attempt == 1:  # a retry's delay is its backoff, not lateness
+            self._meter.time_ms(metrics.CALLBACK_LATENESS, lateness_ms)
+        logs.fire_outcome(outcome=kind, timer_id=fire.timer_id, app=fire.app, fire_ms=fire.fire_ms, attempt=attempt,
+                          idempotency_key=fire.idempotency_key, http_status=outcome.http_status,
+                          lateness_ms=lateness_ms, duration_ms=outcome.duration_ms, error=outcome.error,
+                          retry_in_s=retry_in_s)
 
     def _load_timer(self, fire: Fire) -> TimerModel | None:
         """The timer to call, or None if this fire must not be made any more."""

@@ -14,6 +14,7 @@ nothing is called twice.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from chalicelib.scheduling.migrator import Migration, migrate
 from chalicelib.storage.models import DUE_SHARDS, TimerModel
 from chalicelib.timers.schedule import Schedule
 from chalicelib.fires.tasks import TaskRecords
+from chalicelib.observability import catalog as metrics
+from chalicelib.observability.meter import Meter
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +60,12 @@ class _DueTimer:
 
 class Tick:
     def __init__(self, queue: FireQueue | None = None, tasks: TaskRecords | None = None,
-                 clock: Clock = system_clock, threads: int = 16) -> None:
+                 clock: Clock = system_clock, threads: int = 16, meter: Meter | None = None) -> None:
         self._queue = queue or FireQueue(clock=clock)
         self._tasks = tasks or TaskRecords()
         self._clock = clock
         self._threads = threads
+        self._meter = meter or Meter()
 
     def window_end(self, now: float) -> int:
         """A due timer's fires before this are enqueued now (XTIMER_ENQUEUE_AHEAD_SECONDS)."""
@@ -76,6 +80,7 @@ class Tick:
 
     def run(self) -> TickReport:
         """One tick over every shard of the due index."""
+        started = time.perf_counter()  # its duration is a metric: real time, whatever the clock
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
         due_before = self.due_before(now)
@@ -93,6 +98,11 @@ class Tick:
         log.info("tick: window_end=%s timers=%s enqueued=%s missed=%s raced=%s errors=%s",
                  report.window_end, report.timers, report.enqueued, report.missed, report.raced,
                  len(report.errors))
+        self._meter.count(metrics.TICK_TIMERS_READ, report.timers)
+        self._meter.count(metrics.TICK_FIRES_ENQUEUED, report.enqueued)
+        self._meter.count(metrics.FIRES_MISSED, report.missed)
+        self._meter.time_ms(metrics.TICK_DURATION, (time.perf_counter() - started) * 1000)
+        self._meter.flush()
         return report
 
     def schedule_timer(self, timer: TimerModel) -> None:
