@@ -33,6 +33,7 @@ def local_environment(endpoint_url: str | None) -> dict[str, str]:
     env = {
         "XTIMER_STAGE": os.environ.get("XTIMER_STAGE", "local"),
         "XTIMER_ALLOW_LOOPBACK_CALLBACKS": "true",
+        "XTIMER_METRICS": os.environ.get("XTIMER_METRICS", "prometheus"),  # GET /metrics (docs/operations.md)
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
     if endpoint_url:
@@ -122,7 +123,7 @@ class LocalStack:
             thread.start()
         log.info("tick every minute, %s worker pollers on %s, up to %s batches at once", self.pollers,
                  config.fire_queue(), self.concurrency)
-        log.info("API on %s (try %s/health)", self.api_url, self.api_url)
+        log.info("API on %s (try %s/health; metrics on %s/metrics)", self.api_url, self.api_url, self.api_url)
 
     def _development_key(self) -> str | None:
         """With authentication on (XTIMER_AUTH=required), a key for the app XTIMER_DEV_APP (demo)."""
