@@ -18,8 +18,10 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto (HOST, PORT, AWS_ENDPOINT_URL)
-	$(PY) -m xtimer_local
+# The state (timers, keys, task records, queued fires) is kept in .xtimer-local/ across restarts;
+# FRESH=1 starts empty (docs/local-stack.md, "State").
+run: $(INSTALLED)  ## the API, the tick and the worker on an embedded moto, state kept in .xtimer-local/ (FRESH=1 starts empty; HOST, PORT, AWS_ENDPOINT_URL)
+	$(PY) -m xtimer_local$(if $(filter 1 yes true,$(FRESH)), --fresh)
 
 test: $(INSTALLED) docs  ## the docs, strictly (a broken link fails), the import contracts (.importlinter), then the test suite, on moto, without network
 	$(VENV)/bin/lint-imports --no-cache

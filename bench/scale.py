@@ -368,12 +368,12 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
     from chalicelib.timers.store import new_timer_id as draw_id
     from tests.support.fake_clock import FakeClock
     from tests.support.receiver import Receiver
-    from xtimer_local import moto_atomic
+    from xtimer_local import patches
     from xtimer_local.poller import lambda_event
 
     os.environ["XTIMER_ENQUEUE_AHEAD_SECONDS"] = str(scenario.ahead)
     out = Outcome(scenario)
-    moto_atomic.apply()
+    patches.apply_all()
     t_setup = time.perf_counter()
     with mock_aws(), Receiver() as rx:
         clock = FakeClock(START)

@@ -34,6 +34,7 @@ from typing import Any
 
 from bench.machine import ROOT, describe
 from bench.stack import free_port, process_cpu_seconds
+from xtimer_local.moto_child import MotoChild, MotoDidNotStart
 
 TICK_BUDGET_S = 55  # the deployed tick's Lambda timeout (.chalice/config.json)
 APP = "tp"
@@ -68,35 +69,27 @@ def per_budget(count: int, seconds: float, budget: float = TICK_BUDGET_S) -> flo
 
 
 class MotoProcess:
-    """`python -m xtimer_local.moto_server` on a free port; it ends when its standard input closes."""
+    """`python -m xtimer_local.moto_server` on a free port, started as the local stack starts it
+    (xtimer_local.moto_child), in memory only; it ends when its standard input closes."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
+        self._child = MotoChild("127.0.0.1", self.port, stderr=subprocess.DEVNULL)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._child.process
 
     def start(self, timeout: float = 60.0) -> MotoProcess:
-        self.process = subprocess.Popen([sys.executable, "-m", "xtimer_local.moto_server", "--port", str(self.port)],
-                                        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL)
-        ready = threading.Event()
-        threading.Thread(target=lambda: self.process.stdout.readline() == b"ready\n" and ready.set(),  # type: ignore[union-attr]
-                         daemon=True).start()
-        if not ready.wait(timeout):
-            self.stop()
-            raise RuntimeError(f"moto did not start on port {self.port} within {timeout} s")
+        try:
+            self._child.start(timeout)
+        except MotoDidNotStart as exc:
+            raise RuntimeError(f"moto did not start on port {self.port} within {timeout} s") from exc
         return self
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-            self.process.wait(10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait(5)
+        self._child.stop()
 
 
 def write_timers(n: int, url_of: Any, now: float) -> list[int]:

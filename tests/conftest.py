@@ -19,11 +19,10 @@ from tests.support.aws_calls import CALLS, CallLog
 from tests.support.fake_clock import FakeClock, at
 from tests.support.pipeline import LEASE_MS
 from tests.support.receiver import Receiver
-from xtimer_local import moto_atomic
+from xtimer_local import patches
 
 if TYPE_CHECKING:
     from xtimer_deploy.packaging import Package
-
 
 
 
@@ -46,7 +45,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_mock(aws_environment: None) -> Iterator[None]:
-    moto_atomic.apply()  # conditional writes atomic, as on AWS (the worker's claim relies on it)
+    patches.apply_all()  # the local stack's moto, here too: atomic conditional writes above all
     with mock_aws():
         aws.forget_clients()
         models.reset_connections()

@@ -15,13 +15,17 @@ _lock = threading.RLock()
 _applied = False
 
 
-def apply() -> None:
-    """Serialise moto's DynamoDB request handling (idempotent)."""
+def apply() -> bool:
+    """Serialise moto's DynamoDB request handling (idempotent); raises UnsupportedMoto if the
+    method it wraps is not there as expected."""
     global _applied
     if _applied:
-        return
+        return True
     from moto.dynamodb.responses import DynamoHandler
 
+    from xtimer_local.moto_internals import require
+
+    require(DynamoHandler, "call_action", ("self",))
     original = DynamoHandler.call_action
 
     @functools.wraps(original)
@@ -31,3 +35,4 @@ def apply() -> None:
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     _applied = True
+    return True

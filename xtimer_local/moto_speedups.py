@@ -21,7 +21,7 @@ scan (`time.time()`, which is what moto's `unix_time()` computes the slow way), 
 period read from the queue's own field, the three counts skipped where nobody reads them, and a
 delete that finds its message among the in-flight ones first (and, unlike moto's, cannot drop
 a message sent while it rebuilds the list). The local stack applies it to its embedded moto
-only; the tests use moto as it is.
+and the tests alike (xtimer_local/patches.py).
 """
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ from typing import Any, Callable, Iterator
 
 log = logging.getLogger("xtimer.local")
 
-SUPPORTED = ("5.",)  # moto versions whose internals this was written against
 _applied = False
 _counts_unused = threading.local()  # set while moto reads queue attributes only for a flag
 
@@ -71,28 +70,33 @@ def _counts_skipped(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def apply() -> bool:
-    """Patch moto's SQS classes in this process; False (and nothing changed) if moto is not a
-    version this was written for."""
+    """Patch moto's SQS classes in this process; raises UnsupportedMoto (nothing changed) if the
+    internals it touches are not as expected."""
     global _applied
     if _applied:
         return True
-    try:
-        import moto
-        from moto.sqs import models as sqs
-    except ImportError:
-        return False
-    version = getattr(moto, "__version__", "")
-    needed = [(sqs.Queue, "messages"), (sqs.Queue, "delete_message"), (sqs.Queue, "add_message"),
-              (sqs.Queue, "approximate_number_of_messages"),
-              (sqs.Queue, "approximate_number_of_messages_delayed"),
-              (sqs.Queue, "approximate_number_of_messages_not_visible"),
-              (sqs.SQSBackend, "send_message"), (sqs.SQSBackend, "_validate_message"),
-              (sqs.SQSBackend, "is_message_valid_based_on_retention_period"),
-              (sqs.Message, "had_receipt_handle"), (sqs, "unix_time"), (sqs, "unix_time_millis")]
-    if not version.startswith(SUPPORTED) or not all(hasattr(owner, name) for owner, name in needed):
-        log.warning("moto %s: SQS speed-ups not applied (written for moto %s); the local stack "
-                    "slows down as the fire queue grows", version, "/".join(SUPPORTED))
-        return False
+    import moto
+    from moto.sqs import models as sqs
+
+    from xtimer_local.moto_internals import require
+
+    version = moto.__version__
+    for owner, name, parameters in [
+        (sqs.Queue, "messages", None), (sqs.Queue, "delete_message", ("self", "receipt_handle")),
+        (sqs.Queue, "add_message", ("self", "message")),
+        (sqs.Queue, "approximate_number_of_messages", None),
+        (sqs.Queue, "approximate_number_of_messages_delayed", None),
+        (sqs.Queue, "approximate_number_of_messages_not_visible", None),
+        (sqs.SQSBackend, "send_message", ("self", "queue_name", "message_body", "message_attributes",
+                                          "delay_seconds", "deduplication_id", "group_id", "system_attributes",
+                                          "validate_group_id")),
+        (sqs.SQSBackend, "_validate_message", ("self", "queue", "message_body", "delay_seconds",
+                                               "deduplication_id", "group_id", "validate_group_id")),
+        (sqs.SQSBackend, "is_message_valid_based_on_retention_period", ("self", "queue_name", "message")),
+        (sqs.Message, "had_receipt_handle", ("self", "receipt_handle")),
+        (sqs, "unix_time", ("dt",)), (sqs, "unix_time_millis", ("dt",)),
+    ]:
+        require(owner, name, parameters)
 
     # One clock read is time.time(): moto's unix_time() builds two datetimes to compute the same.
     sqs.unix_time = _fast_unix_time(sqs.unix_time)

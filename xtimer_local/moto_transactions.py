@@ -10,8 +10,8 @@ threads write, also failed now and then with "dictionary changed size during ite
 `apply()` saves only the items the transaction names (at most 100) and puts exactly those back
 when it fails, which is what the table copies achieved: a transaction can only change the items
 it names. The rest of moto's transaction (conditions, cancellation reasons, the order of the
-writes) is moto's own. The local stack applies it with the SQS speed-ups (`--no-speedups` turns
-both off); `tests/test_local_moto.py` checks the rollback against moto's own behaviour.
+writes) is moto's own. Every moto of the local stack and the tests gets it (xtimer_local/patches.py);
+`tests/e2e/test_local_moto.py` checks the rollback against moto's own behaviour.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 log = logging.getLogger("xtimer.local")
 
-SUPPORTED = ("5.",)
 _applied = False
 _skip_table_copy = threading.local()  # set while moto's own transaction code runs
 
@@ -76,22 +75,25 @@ def _put_back(saved: list[SavedItem]) -> None:
 
 
 def apply() -> bool:
-    """Patch moto's DynamoDB backend in this process; False (nothing changed) for another moto."""
+    """Patch moto's DynamoDB backend in this process; raises UnsupportedMoto (nothing changed) if
+    the internals it touches are not as expected."""
     global _applied
     if _applied:
         return True
-    try:
-        import moto
-        from moto.dynamodb import models as dynamodb
-        from moto.dynamodb.models.dynamo_type import DynamoType
-        from moto.dynamodb.models.table import Table
-    except ImportError:
-        return False
-    version = getattr(moto, "__version__", "")
-    if not version.startswith(SUPPORTED) or getattr(dynamodb, "copy", None) is not copy:
-        log.warning("moto %s: transaction speed-up not applied (written for moto %s); creating timers "
-                    "slows down as the tables grow", version, "/".join(SUPPORTED))
-        return False
+    import moto
+    from moto.dynamodb import models as dynamodb
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    from xtimer_local.moto_internals import UnsupportedMoto, require
+
+    version = moto.__version__
+    require(dynamodb.DynamoDBBackend, "transact_write_items", ("self", "transact_items"))
+    require(Table, "get_item", ("self", "hash_key", "range_key", "projection_expression"))
+    require(Table, "delete_item", ("self", "hash_key", "range_key"))
+    if getattr(dynamodb, "copy", None) is not copy:
+        raise UnsupportedMoto(f"moto {version}: moto.dynamodb.models no longer uses the copy module; "
+                              "the transaction patch cannot apply")
 
     dynamodb.copy = _CopyWithoutTables(Table)  # type: ignore[assignment]
     original: Callable[..., None] = dynamodb.DynamoDBBackend.transact_write_items

@@ -37,19 +37,63 @@ def receive(sqs: Any, queue_url: str, *, wait_seconds: int = 1, max_messages: in
     return reply.get("Messages", [])
 
 
-def handle_batch(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, messages: list[dict[str, Any]]) -> None:
+class Held:
+    """The messages received and not finished with: what a stopping stack hands back to the queue.
+
+    A batch is held from its receive until its handler returns (or raises an Exception, after
+    which the queue delivers it again on its own); a batch whose handler was stopped mid-way
+    (xtimer_local.stopping.Stopping) stays held until `hand_back`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._receipts: dict[str, str] = {}  # receipt handle -> message id
+
+    def add(self, messages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._receipts.update((m["ReceiptHandle"], m["MessageId"]) for m in messages)
+
+    def done(self, messages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for m in messages:
+                self._receipts.pop(m["ReceiptHandle"], None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._receipts)
+
+    def hand_back(self, sqs: Any, queue_url: str) -> int:
+        """Make every held message visible again at once (visibility 0); returns how many."""
+        with self._lock:
+            receipts, self._receipts = list(self._receipts), {}
+        for start in range(0, len(receipts), 10):
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
+                for i, r in enumerate(receipts[start:start + 10])])
+        return len(receipts)
+
+
+def handle_batch(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, messages: list[dict[str, Any]],
+                 held: Held | None = None) -> None:
     """One Lambda invocation: hand the batch to the handler, delete what it did not report as failed."""
+    if held is not None:
+        held.add(messages)
     try:
         result = handler(lambda_event(messages, queue_arn), None) or {}
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     except Exception:  # as on Lambda: an exception fails the whole batch
         log.exception("worker handler raised; the batch will be delivered again")
+        if held is not None:
+            held.done(messages)
         return
+    # (a BaseException such as Stopping leaves the batch held, for the stopping stack to hand back)
     done = [m for m in messages if m["MessageId"] not in failed]
     for start in range(0, len(done), 10):
         sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
         ])
+    if held is not None:
+        held.done(messages)
 
 
 def poll_once(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, wait_seconds: int = 1,
@@ -88,6 +132,13 @@ class Invocations:
         self.limit = limit
         self._slots = threading.BoundedSemaphore(limit)
         self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="invocation")
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no invocation runs; False if some still do after `timeout` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
     def reserve(self, timeout: float) -> bool:
         """Wait for a free slot; the caller gives it back through run() or release()."""
@@ -105,6 +156,11 @@ class Invocations:
                 log.exception("invocation failed")
             finally:
                 self._slots.release()
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+        with self._idle:
+            self._running += 1
         self._pool.submit(invoke)
 
     def shutdown(self, wait: bool = True) -> None:
@@ -116,11 +172,12 @@ class Poller(threading.Thread):
     invocation slot is free and hands it over without waiting for it (see Invocations)."""
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler, stop: threading.Event,
-                 name: str = "poller", invocations: Invocations | None = None) -> None:
+                 name: str = "poller", invocations: Invocations | None = None, held: Held | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self._sqs, self._url, self._arn, self._handler = sqs, queue_url, queue_arn, handler
         self._stop_event = stop
         self._invocations = invocations
+        self._held = held
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -138,8 +195,12 @@ class Poller(threading.Thread):
                 if not messages:
                     self._invocations.release()
                     continue
-                self._invocations.run(
-                    lambda batch=messages: handle_batch(self._sqs, self._url, self._arn, self._handler, batch))
+                if self._stop_event.is_set() and self._held is not None:  # received while stopping
+                    self._held.add(messages)
+                    self._invocations.release()
+                    break
+                self._invocations.run(lambda batch=messages: handle_batch(
+                    self._sqs, self._url, self._arn, self._handler, batch, self._held))
             except Exception:
                 log.exception("polling failed; retrying in a second")
                 self._stop_event.wait(1)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
+
+from xtimer_local.moto_child import MotoChild
+from xtimer_local.stopping import Stopping, StoppableSleep
 
 log = logging.getLogger("xtimer.local")
 
@@ -28,11 +29,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".xtimer-local"
+"""Where `make run` keeps its moto's journal: in the checkout, ignored by git."""
+
+STOP_BUDGET_SECONDS = 4.0
+"""How long stop() gives the API, the pollers, the tick and running callbacks before it hands
+the held messages back and stops moto (Ctrl-C must be done within 5 s)."""
+
+
 def local_environment(endpoint_url: str | None) -> dict[str, str]:
-    """Environment of the local stack: its own stage, fake credentials for moto, loopback allowed."""
+    """Environment of the local stack: its own stage, fake credentials for moto, loopback allowed
+    unless XTIMER_ALLOW_LOOPBACK_CALLBACKS says otherwise (to try a deployed stage's SSRF checks)."""
     env = {
         "XTIMER_STAGE": os.environ.get("XTIMER_STAGE", "local"),
-        "XTIMER_ALLOW_LOOPBACK_CALLBACKS": "true",
+        "XTIMER_ALLOW_LOOPBACK_CALLBACKS": os.environ.get("XTIMER_ALLOW_LOOPBACK_CALLBACKS", "").strip() or "true",
         "XTIMER_METRICS": os.environ.get("XTIMER_METRICS", "prometheus"),  # GET /metrics (docs/operations.md)
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
@@ -68,6 +78,8 @@ class TickLoop(threading.Thread):
             now = time.time()
             try:
                 self._handler(scheduled_event(now), None)
+            except Stopping:
+                return
             except Exception:
                 log.exception("tick failed; the next one catches up")
             next_minute = (int(time.time()) // 60 + 1) * 60 + self._offset
@@ -83,13 +95,18 @@ class LocalStack:
     endpoint_url: str | None = None  # use this AWS endpoint instead of starting moto
     moto_speedups: bool = True  # O(1) SQS in the embedded moto (xtimer_local.moto_speedups)
     moto_process: bool = True  # the embedded moto in a child process (xtimer_local.moto_server)
+    state_dir: Path | None = DEFAULT_STATE_DIR  # the embedded moto's journal; None: memory only
+    fresh: bool = False  # forget the state directory's journal first
     stop_event: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     dev_key: str | None = None
     _moto: Any = None
-    _moto_child: subprocess.Popen[bytes] | None = None
+    _moto_child: MotoChild | None = None
     _invocations: Any = None
+    _held: Any = None
     _api: Any = None
+    _sqs: Any = None
+    _queue_url: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -100,11 +117,12 @@ class LocalStack:
         os.environ.update(local_environment(endpoint))
 
         import app as chalice_app  # after the environment is set: the worker's queue name is read at import
+        from chalicelib import wiring
         from chalicelib.storage import aws, resources
-        from chalicelib.wiring import services
-        from xtimer_local.poller import Invocations, Poller
+        from xtimer_local.poller import Held, Invocations, Poller
 
-        services()  # builds the service once, binding the models to the local endpoint
+        # The service, bound to the local endpoint, with a sleep that ends when the stack stops.
+        wiring.use(wiring.build(sleep=StoppableSleep(self.stop_event)))
         created = resources.provision(aws.dynamodb(), aws.sqs())
         log.info("AWS endpoint %s: %s", endpoint, ", ".join(created) or "tables and queues already there")
         self._start_api(chalice_app.app)
@@ -114,15 +132,23 @@ class LocalStack:
         from chalicelib import config
         url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._sqs, self._queue_url = sqs, url
         self._invocations = Invocations(self.concurrency)
+        self._held = Held()
         for number in range(self.pollers):
             self._threads.append(Poller(sqs, url, arn, chalice_app.worker, self.stop_event, name=f"worker-{number}",
-                                        invocations=self._invocations))
+                                        invocations=self._invocations, held=self._held))
         self._threads.append(TickLoop(chalice_app.tick, self.stop_event))
         for thread in self._threads:
             thread.start()
         log.info("tick every minute, %s worker pollers on %s, up to %s batches at once", self.pollers,
                  config.fire_queue(), self.concurrency)
+        if config.allow_loopback_callbacks():
+            log.info("callbacks to 127.0.0.1 and localhost are allowed (XTIMER_ALLOW_LOOPBACK_CALLBACKS=false "
+                     "refuses them, as a deployed stage does)")
+        else:
+            log.info("callbacks to loopback addresses are refused, as on a deployed stage "
+                     "(XTIMER_ALLOW_LOOPBACK_CALLBACKS=false)")
         log.info("API on %s (try %s/health; metrics on %s/metrics)", self.api_url, self.api_url, self.api_url)
 
     def _development_key(self) -> str | None:
@@ -140,57 +166,21 @@ class LocalStack:
     def _start_moto(self) -> str:
         port = free_port(self.host)
         endpoint = f"http://{self.host}:{port}"
+        if self.state_dir is None:
+            log.info("state: in memory only; it is gone when the stack stops")
+        else:
+            log.info("state: %s (kept across restarts; `make run FRESH=1` or --fresh starts empty)", self.state_dir)
         if self.moto_process:
-            self._start_moto_process(port)
+            self._moto_child = MotoChild(self.host, port, state_dir=self.state_dir, fresh=self.fresh,
+                                         sqs_speedups=self.moto_speedups).start()
             log.info("embedded AWS (moto) on %s (process %s)", endpoint, self._moto_child.pid)
             return endpoint
-        from moto.server import ThreadedMotoServer
+        from xtimer_local.moto_server import MotoServer
 
-        if self.moto_speedups:
-            from xtimer_local import moto_speedups
-            moto_speedups.apply()
-        from xtimer_local import moto_atomic
-
-        moto_atomic.apply()  # conditional writes atomic, as on AWS (the worker's claim relies on it)
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=port, verbose=False)
-        self._moto.start()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = MotoServer(self.host, port, state_dir=self.state_dir, fresh=self.fresh,
+                                sqs_speedups=self.moto_speedups).start()
         log.info("embedded AWS (moto) on %s", endpoint)
         return endpoint
-
-    def _start_moto_process(self, port: int, timeout: float = 60.0) -> None:
-        """moto in a child process (xtimer_local.moto_server), which ends when our end of its
-        standard input closes: in stop(), or when this process dies."""
-        command = [sys.executable, "-m", "xtimer_local.moto_server", "--host", self.host, "--port", str(port)]
-        if not self.moto_speedups:
-            command.append("--no-speedups")
-        self._moto_child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            cwd=Path(__file__).resolve().parent.parent)
-        ready = threading.Event()
-        output = self._moto_child.stdout
-
-        def wait_for_ready() -> None:
-            if output is not None and output.readline() == b"ready\n":
-                ready.set()
-
-        threading.Thread(target=wait_for_ready, name="moto-ready", daemon=True).start()
-        began = time.monotonic()
-        while not ready.wait(0.1):
-            if self._moto_child.poll() is not None or time.monotonic() - began > timeout:
-                self._stop_moto_process()
-                raise OSError(f"moto did not start on port {port}")
-
-    def _stop_moto_process(self) -> None:
-        child, self._moto_child = self._moto_child, None
-        if child is None:
-            return
-        try:
-            if child.stdin is not None:
-                child.stdin.close()
-            child.wait(10)
-        except (OSError, subprocess.TimeoutExpired):
-            child.kill()
-            child.wait(5)
 
     def _start_api(self, app_object: Any) -> None:
         from chalice.config import Config
@@ -207,14 +197,41 @@ class LocalStack:
             pass
 
     def stop(self) -> None:
+        """Stop in order, so nothing is lost and nothing fails: stop taking work (the API, the
+        pollers, the tick), let running invocations end (their waits for a fire second end at
+        once: StoppableSleep), hand the messages still held back to the queue, then stop moto."""
+        began = time.monotonic()
+        deadline = began + STOP_BUDGET_SECONDS
         self.stop_event.set()
-        if self._api is not None:
-            self._api.shutdown()
+        steps: dict[str, float] = {}
+        api = threading.Thread(target=self._api.shutdown, name="api-shutdown") if self._api is not None else None
+        if api is not None:
+            api.start()  # its loop notices within 0.5 s; meanwhile the pollers end their long polls
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        if api is not None:
+            api.join(timeout=max(0.1, deadline - time.monotonic()))
+        steps["work"] = time.monotonic() - began
         if self._invocations is not None:
-            self._invocations.shutdown(wait=False)  # batches still running finish on their own
+            if not self._invocations.wait_idle(max(0.1, deadline - time.monotonic())):
+                log.warning("callbacks still running after %.0f s; their fires are handed back too",
+                            STOP_BUDGET_SECONDS)
+            self._invocations.shutdown(wait=False)
+        steps["callbacks"] = time.monotonic() - began - sum(steps.values())
+        if self._held is not None and len(self._held):
+            try:
+                handed = self._held.hand_back(self._sqs, self._queue_url)
+                log.info("%s held fire messages handed back to the queue; they are made after the next start",
+                         handed)
+            except Exception as exc:  # moto gone already (it should not be): the visibility timeout does it
+                log.warning("could not hand the held messages back (%s); they show up again after the "
+                            "queue's visibility timeout", exc)
+        steps["hand-back"] = time.monotonic() - began - sum(steps.values())
         if self._moto is not None:
             self._moto.stop()
-        self._stop_moto_process()
-        log.info("stopped")
+        if self._moto_child is not None:
+            self._moto_child.stop()
+            self._moto_child = None
+        steps["moto"] = time.monotonic() - began - sum(steps.values())
+        log.info("stopped in %.1f s (%s)", time.monotonic() - began,
+                 ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))

@@ -40,6 +40,9 @@ def api_url() -> Iterator[str]:
 
     import app as chalice_app
     from chalicelib.storage import aws, models, resources
+    from xtimer_local import patches
+
+    patches.apply_all()  # the moto every other path runs (xtimer_local/patches.py)
 
     monkeypatch = pytest.MonkeyPatch()
     for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",

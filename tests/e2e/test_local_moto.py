@@ -1,8 +1,9 @@
-"""The local stack's moto transaction speed-up (xtimer_local/moto_transactions.py) keeps moto's
-answers: a failed transaction changes nothing, a successful one writes every item.
+"""The local stack's moto transaction speed-up (xtimer_local/moto_transactions.py, applied with
+every other patch by xtimer_local/patches.py) keeps moto's answers: a failed transaction changes
+nothing, a successful one writes every item; stock moto copies the tables, the patched one not.
 
-Each case runs in a subprocess, because the speed-up patches moto for the whole process and the
-rest of the tests use moto as it is.
+Each case runs in a subprocess, because the patches are for the whole process: the stock case
+needs a process without them (this one, like every test process, runs patched moto).
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ SCRIPT = textwrap.dedent("""
     import boto3
     from moto import mock_aws
     if sys.argv[1] == "patched":
-        from xtimer_local import moto_transactions
-        assert moto_transactions.apply()
+        from xtimer_local import patches
+        assert "transactions" in patches.apply_all()
     from moto.dynamodb.models import dynamodb_backends
 
     with mock_aws():

@@ -90,7 +90,9 @@ class LocalService:
         env.update({"XTIMER_STAGE": "console", "XTIMER_MAX_ATTEMPTS": "1", "PYTHONUNBUFFERED": "1", **self.extra_env})
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "xtimer_local", "--host", "127.0.0.1", "--port", str(self.port), "--pollers", "2"],
+                # --ephemeral: every run starts empty, and never touches the checkout's .xtimer-local/.
+                [sys.executable, "-m", "xtimer_local", "--host", "127.0.0.1", "--port", str(self.port), "--pollers", "2",
+                 "--ephemeral"],
                 # In the test run's process group: whatever ends the run (Ctrl-C, a CI timeout) ends it too.
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
