@@ -129,6 +129,11 @@ def max_fires_per_minute_per_app() -> int:
     return max(_env_int("XTIMER_MAX_FIRES_PER_MINUTE_PER_APP", 6_000), 1)
 
 
+def max_manual_runs_per_minute_per_app() -> int:
+    """triggerTimer runs an app may start per calendar minute (UTC), whatever its timers' rates."""
+    return max(_env_int("XTIMER_MAX_MANUAL_RUNS_PER_MINUTE_PER_APP", 60), 1)
+
+
 METRICS_SINKS = ("emf", "prometheus", "off")
 
 

@@ -78,8 +78,11 @@ class VersionConflict(XtimerError):
 
 
 class QuotaExceeded(XtimerError):
-    def __init__(self, message: str) -> None:
+    """A limit reached; `retry_after` (seconds) when waiting is what lifts it (a rate, not a count)."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(ErrorCode.QUOTA_EXCEEDED, message)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(XtimerError):

@@ -13,6 +13,7 @@ from typing import Callable
 
 from chalicelib import config
 from chalicelib.apps.keys import ApiKeys
+from chalicelib.apps.manual_runs import ManualRunLimit
 from chalicelib.clock import Clock, system_clock
 from chalicelib.fires.queue import FireQueue
 from chalicelib.delivery.notifier import Notifier
@@ -60,7 +61,7 @@ def build(
         queue=queue,
         tasks=tasks,
         tick=tick,
-        timers=TimerStore(clock=clock, scheduler=tick, queue=queue),
+        timers=TimerStore(clock=clock, scheduler=tick, queue=queue, run_limit=ManualRunLimit(clock=clock)),
         worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
                       max_early_seconds=max_early_seconds, signing=signing, meter=meter),
         meter=meter,

@@ -25,8 +25,12 @@ from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 REFUSAL = "xtimer"  # the pydantic error type of a `refuse`d value; its context carries code and message
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an RFC 9110 token
-HEADER_VALUE = r"^[^\r\n\x00]*$"
+# RFC 9110 field-value: visible ASCII and obs-text, spaces and tabs only between them. Of obs-text
+# (0x80-0xFF) the C1 controls are left out: the value is sent as Latin-1, beyond it nothing is.
+HEADER_VALUE = r"^(?:[\x21-\x7e\xa0-\xff](?:[\t\x20-\x7e\xa0-\xff]*[\x21-\x7e\xa0-\xff])?)?$"
 RESERVED_HEADER_PREFIX = "x-xtimer-"
+# Headers the transport owns: the host is the URL's, the hop-by-hop ones are the connection's.
+RESERVED_HEADERS = frozenset({"host", "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"})
 
 # What "is required" says for a field given as null or left out, where it says more than that.
 MISSING: dict[str, str] = {
@@ -58,6 +62,32 @@ def json_type(value: Any) -> str:
     return "an object"
 
 
+NESTED_TOO_DEEPLY = "is nested too deeply to read; send a flatter JSON document"
+LONE_SURROGATE = ("holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair), which is not "
+                  "Unicode text; send the character itself or its full surrogate pair")
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The path ("a.b.0") of the first string in a decoded JSON `value` that is not valid Unicode
+    (it holds a lone surrogate, which no store or wire encoding accepts), or None. Iterative: the
+    value may be nested as deeply as the decoder allowed."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                pending.append(((*path, str(key)), key))
+                pending.append(((*path, str(key)), sub))
+        elif isinstance(item, list):
+            pending.extend(((*path, str(i)), sub) for i, sub in enumerate(item))
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return ".".join(path)
+    return None
+
+
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
@@ -84,9 +114,16 @@ def _callback_url(url: str) -> str:
         refuse("has no host name, e.g. https://example.com/hook")
     if parts.username or parts.password:
         refuse("must not carry a user name or password; put credentials in a header")
-    reason = callback_policy.refusal(parts.hostname)
+    try:
+        host = callback_policy.ascii_host(parts.hostname)
+    except ValueError as exc:
+        refuse(str(exc))
+    reason = callback_policy.refusal(host)
     if reason:
         refuse(reason)
+    if host != parts.hostname:  # stored, shown and signed as it is sent
+        port = f":{parts.port}" if parts.port is not None else ""
+        url = parts._replace(netloc=host + port).geturl()
     return url
 
 
@@ -109,13 +146,28 @@ def _headers(value: Any) -> Any:
             refuse(f"{name[:60]!r} is not a valid header name (letters, digits and -_. only)")
         if name.lower().startswith(RESERVED_HEADER_PREFIX):
             refuse(f"{name!r}: X-Xtimer-* headers are set by the service and cannot be given")
+        if name.lower() in RESERVED_HEADERS or name.lower().startswith("proxy-"):
+            refuse(f"{name!r} cannot be given: the host comes from the URL, and Connection, Keep-Alive, "
+                   "Proxy-*, TE, Trailer, Transfer-Encoding and Upgrade belong to the connection")
         if not isinstance(val, str):
             refuse(f"{name}: the value must be a string, not {json_type(val)}")
         if len(val) > limits.MAX_HEADER_VALUE_LENGTH:
             refuse(f"{name}: the value is longer than {limits.MAX_HEADER_VALUE_LENGTH} characters")
         if not re.fullmatch(HEADER_VALUE, val):
-            refuse(f"{name}: the value must not contain line breaks")
+            refuse(f"{name}: {_header_value_problem(val)}")
     return value
+
+
+def _header_value_problem(value: str) -> str:
+    """What about a header value breaks RFC 9110's field-value rule, in words."""
+    if re.search(r"[\r\n]", value):
+        return "the value must not contain line breaks"
+    if value != value.strip(" \t"):
+        return "the value must not start or end with a space or tab; trim it"
+    if re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", value):
+        return "the value must not contain control characters"
+    return ("the value may hold only printable ASCII and Latin-1 characters (RFC 9110); "
+            "percent-encode or base64 anything else")
 
 
 def _body(value: Any) -> Any:
@@ -210,7 +262,31 @@ def _cron_text(value: Any) -> Any:
     return value.strip()
 
 
-AppName = text(limits.MAX_APP_LENGTH)
+# An app's name is an identity (keys, secrets, quotas hang off it), so it is taken as written or
+# refused, never stripped or normalised, and its alphabet has no look-alikes: ASCII letters,
+# digits, '-', '_', '.', words separated by single spaces (the spec's "est ad amet tempor proident").
+APP_NAME = r"^[A-Za-z0-9._-]+(?: [A-Za-z0-9._-]+)*$"
+APP_ALPHABET = "ASCII letters, digits, '-', '_' and '.', with single spaces between words"
+
+
+def _app_name(value: Any) -> Any:
+    if not isinstance(value, str) or not value or len(value) > limits.MAX_APP_LENGTH:
+        return value  # not a string, empty or too long: the constraints below say so
+    if value != value.strip() or value.strip("\u200b\u200c\u200d\u2060\ufeff") != value:
+        refuse(f"must not start or end with spaces or invisible characters; send {value.strip()!r} as it is")
+    bad = next((c for c in value if not re.fullmatch(r"[A-Za-z0-9._ -]", c)), None)
+    if bad is not None:
+        refuse(f"may hold only {APP_ALPHABET}; {bad!r} (U+{ord(bad):04X}) is not allowed")
+    if not re.fullmatch(APP_NAME, value):
+        refuse(f"may hold only {APP_ALPHABET}; separate words by one space")
+    return value
+
+
+AppName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=limits.MAX_APP_LENGTH,
+                                           pattern=APP_NAME),
+                    BeforeValidator(_app_name),
+                    Field(description=f"the app the timer belongs to: {APP_ALPHABET}; letter case counts",
+                          examples=["billing"])]
 TimerName = text(limits.MAX_NAME_LENGTH)
 CallbackUrl = text(limits.MAX_URL_LENGTH, _callback_url, json_schema_extra={"format": "uri"},
                    description="where the callback goes: an http:// or https:// URL, without credentials")

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from chalice import Response
 
-from chalicelib.api import auth, envelope, openapi, pagination, replies, validation, views
+from chalicelib.api import auth, cross_site, envelope, openapi, pagination, replies, validation, views
 from chalicelib.api.field_errors import R
 from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
                                      UpdateTimerRequest)
@@ -40,8 +40,11 @@ def reply(data: replies.Reply | None = None, status: int = 200) -> Response:
 
 
 def error_reply(err: XtimerError) -> Response:
-    return Response(body=envelope.error(err), status_code=err.http_status,
-                    headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return Response(body=envelope.error(err), status_code=err.http_status, headers=headers)
 
 
 class Call:
@@ -84,6 +87,8 @@ def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Cal
         def wrapped(request: Any) -> Response:
             try:
                 headers = getattr(request, "headers", None) or {}
+                if not public:
+                    cross_site.refuse_cross_site(headers)
                 caller = None if public else auth.authenticate(headers, services().keys)
                 return handler(Call(request, caller))
             except XtimerError as err:
@@ -191,15 +196,16 @@ def get_tasks(call: Call) -> Response:
     app, timer_id = query.app, query.id
     before = pagination.decode("tasks", query.pageToken)
     parts = services()
-    try:
-        parts.timers.get(app, timer_id)
-        exists = True
-    except TimerNotFound:
-        exists = False  # deleted: its records stay until they expire, for its own app only
+    # Whose timer this is, whatever the token: another app's is not found, at once (the time of
+    # a tasks query would tell it exists). A deleted timer's records stay until they expire, for
+    # its own app only.
+    owner = parts.timers.owner(timer_id)
+    if owner is None:
+        owner = parts.tasks.owner(timer_id)
+    if owner != app:
+        raise TimerNotFound(timer_id, app)
     items, next_ms = parts.tasks.history(timer_id, app, page_size=query.pageSize, before_ms=before,
                                           status=query.status)
-    if not exists and not items and before is None:
-        raise TimerNotFound(timer_id, app)
     data = replies.TaskPage(tasks=[views.task_view(t) for t in items])
     if next_ms is not None:
         data.nextPageToken = pagination.encode("tasks", next_ms)

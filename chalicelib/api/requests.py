@@ -16,7 +16,8 @@ from pydantic import model_validator
 
 from chalicelib.api import limits
 from chalicelib.api.fields import (AppName, CallbackBody, CallbackHeaders, CallbackMethod, CallbackUrl, Cron,
-                                   CronChange, MISSING, Status, TimerId, TimerName, TimeZone, bounded_int, refuse)
+                                   CronChange, LONE_SURROGATE, MISSING, NESTED_TOO_DEEPLY, Status, TimerId,
+                                   TimerName, TimeZone, bounded_int, lone_surrogate, refuse)
 from chalicelib.errors import ErrorCode
 from chalicelib.fires.tasks import STATUS_NAMES
 from chalicelib.timers.schedule import Schedule
@@ -48,9 +49,15 @@ def _decode_notify(value: Any) -> Any:
         refuse(MISSING["notifyHTTPParam"])
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            decoded = json.loads(value)
+        except RecursionError:
+            refuse(NESTED_TOO_DEEPLY)
         except ValueError:
             refuse("is a string but not valid JSON; send an object or a JSON string of one")
+        inner = lone_surrogate(decoded)
+        if inner is not None:
+            refuse(f"{inner + ': ' if inner else ''}{LONE_SURROGATE}")
+        return decoded
     return value
 
 

@@ -10,11 +10,11 @@ import json
 from typing import Any, Mapping
 
 from chalicelib.api.field_errors import parse
-from chalicelib.api.fields import json_type
+from chalicelib.api.fields import LONE_SURROGATE, NESTED_TOO_DEEPLY, json_type, lone_surrogate
 from chalicelib.api.limits import *  # noqa: F403  (the limits, as validation.MAX_*)
 from chalicelib.api.limits import MAX_REQUEST_BYTES
 from chalicelib.api.requests import AppRef, CreateTimerRequest
-from chalicelib.errors import ErrorCode, XtimerError
+from chalicelib.errors import ErrorCode, InvalidField, XtimerError
 from chalicelib.timers.spec import TimerSpec
 
 __all__ = ["parse", "parse_json_body", "app_name", "timer_spec"]
@@ -30,6 +30,8 @@ def parse_json_body(raw: bytes | str | None) -> dict[str, Any]:
         )
     try:
         value = json.loads(raw)
+    except RecursionError:
+        raise XtimerError(ErrorCode.INVALID_REQUEST, f"the request body {NESTED_TOO_DEEPLY}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise XtimerError(
             ErrorCode.INVALID_REQUEST, f"the request body is not valid JSON ({exc}): send a JSON object"
@@ -39,6 +41,9 @@ def parse_json_body(raw: bytes | str | None) -> dict[str, Any]:
             ErrorCode.INVALID_REQUEST,
             f"the request body must be a JSON object, not {json_type(value)}",
         )
+    path = lone_surrogate(value)
+    if path is not None:
+        raise InvalidField(path, LONE_SURROGATE)
     return value
 
 

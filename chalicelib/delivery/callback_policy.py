@@ -14,6 +14,8 @@ import os
 import socket
 from typing import Any, Callable
 
+import idna
+
 from chalicelib import config
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
@@ -64,13 +66,41 @@ def address_refusal(address: str, host: str | None = None) -> str | None:
     return None
 
 
+def ascii_host(host: str) -> str:
+    """`host` as it goes on the wire: a non-ASCII name IDNA-encoded (UTS 46, which also maps
+    full-width and enclosed digits, so "１２７.０.０.１" is 127.0.0.1); ValueError if it cannot be."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host.rstrip("."), uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{host[:60]!r} is not a valid international domain name ({exc})") from None
+
+
+def numeric_alias(host: str) -> str | None:
+    """The IPv4 address a host that is not a canonical dotted quad still means to the C
+    resolver (inet_aton: "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0"), or None."""
+    name = host.rstrip(".")
+    try:
+        packed = socket.inet_aton(name)
+    except OSError:
+        return None
+    address = socket.inet_ntoa(packed)
+    return None if address == name else address
+
+
 def refusal(host: str) -> str | None:
     """Why a callback URL with this host is refused when a timer is stored, or None.
 
-    Only what the host says by itself is judged here (an address, a loopback name); what a name
-    resolves to is judged at each connection, by `connect_addresses`.
+    Only what the host says by itself is judged here (an address, a loopback name, a numeric
+    alias of an address); what a name resolves to is judged at each connection, by
+    `connect_addresses`. `host` is expected IDNA-encoded already (`ascii_host`).
     """
     name = _normal(host)
+    alias = numeric_alias(name)
+    if alias is not None:
+        return (f"{host!r} is a non-canonical form of the address {alias}; write it as four decimal "
+                f"numbers ({alias}) or use a host name")
     try:
         ipaddress.ip_address(name.split("%", 1)[0])
     except ValueError:

@@ -26,8 +26,9 @@ import urllib3.exceptions
 
 from chalicelib.clock import rfc3339
 from chalicelib.delivery.callback_policy import CallbackRefused
+from chalicelib.delivery.redaction import credential_values, redact
 from chalicelib.delivery.safe_http import PolicyAdapter
-from chalicelib.delivery.signing import signature_headers
+from chalicelib.delivery.signing import Signed, signature_headers
 from chalicelib.fires.outcome import Outcome
 from chalicelib.timers.status import METHODS
 
@@ -60,7 +61,7 @@ class Delivery:
     fire_time: int                # epoch seconds
     attempt: int                  # 1-based
     idempotency_key: str          # the same for every attempt of one fire, e.g. f"{timer_id}-{fire_time}"
-    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= signature (chalicelib.delivery.signing)
+    signing_secrets: tuple[str, ...] = ()  # the app's secrets; each adds a v1= and a v2= signature (chalicelib.delivery.signing)
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -139,6 +140,7 @@ class Notifier:
         content_type: str | None = None
         retry_after: float | None = None
         error: str | None = None
+        retryable = True
         try:
             with self._session.request(**self._request(callback, delivery)) as response:
                 status = response.status_code
@@ -149,14 +151,18 @@ class Notifier:
             error = _status_error(status) or body_error
         except Exception as exc:  # noqa: BLE001 - every failure must become an Outcome
             error = self._describe(exc, _host_of(callback.url))
+            retryable = not is_final(exc)
         duration_ms = max(0, round((self._clock() - started) * 1000))
+        # Redacted before it is clipped: a credential cut at the limit would no longer match.
+        secrets = credential_values(callback.headers, delivery.signing_secrets)
         return Outcome(
             ok=status is not None and 200 <= status < 300,
             http_status=status,
-            response_body=_clip(_decode(body, content_type), RESPONSE_BODY_LIMIT),
+            response_body=_clip(redact(_decode(body, content_type), secrets) or "", RESPONSE_BODY_LIMIT),
             duration_ms=duration_ms,
-            error=error,
+            error=redact(error, secrets),
             retry_after=retry_after,
+            retryable=retryable,
         )
 
     def _request(self, callback: Callback, delivery: Delivery) -> dict[str, object]:
@@ -166,7 +172,10 @@ class Notifier:
             raise _Refused(f"unsupported method {callback.method!r}")
         data = callback.body.encode("utf-8") if callback.body is not None else None
         headers = build_headers(callback.headers, delivery)
-        headers.update(signature_headers(delivery.signing_secrets, int(self._wall_clock()), data or b""))
+        signed = Signed(method=method, url=callback.url, timer_id=delivery.timer_id,
+                        fire_time=headers["X-Xtimer-Fire-Time"], idempotency_key=delivery.idempotency_key,
+                        body=data or b"")
+        headers.update(signature_headers(delivery.signing_secrets, int(self._wall_clock()), signed))
         return {
             "method": method,
             "url": callback.url,
@@ -328,6 +337,15 @@ def describe_error(
         if isinstance(e, OSError) and e.errno is not None:
             return _short(e.strerror or errno.errorcode.get(e.errno, str(e.errno))).lower()
     return _short(f"{type(exc).__name__}: {exc}")
+
+
+def is_final(exc: BaseException) -> bool:
+    """Whether a failed request would fail the same way every time: the destination is refused
+    by the callback policy, or the URL, method or a header cannot be sent at all."""
+    return any(isinstance(e, (_Refused, CallbackRefused, requests.exceptions.InvalidURL,
+                              requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                              requests.exceptions.InvalidHeader, urllib3.exceptions.LocationParseError))
+               for e in _causes(exc))
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

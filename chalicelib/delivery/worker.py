@@ -151,7 +151,7 @@ class Worker:
             self._tasks.record(fire, claim.attempt, outcome, status=SUCCEEDED, now_ms=now_ms)
             self._observe("delivered", fire, claim.attempt, outcome, lateness_ms)
             return True
-        if claim.attempt >= config.max_attempts():
+        if claim.attempt >= config.max_attempts() or not outcome.retryable:
             self._tasks.record(fire, claim.attempt, outcome, status=FAILED, now_ms=now_ms)
             self._queue.dead_letter(body, f"attempt {claim.attempt}: {outcome.error}")
             self._meter.count(metrics.FIRES_DEAD_LETTERED)

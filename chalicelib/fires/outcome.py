@@ -10,6 +10,7 @@ class Outcome:
 
     `error` says why an attempt failed. On an ok attempt it is None, unless the answer's body could
     not be read in full (it was cut off at the deadline, or the connection broke): then it says so.
+    A failure that is not `retryable` is final at once (the worker does not try again).
     """
 
     ok: bool                      # True iff a 2xx answer arrived
@@ -18,3 +19,4 @@ class Outcome:
     duration_ms: int
     error: str | None             # "HTTP 500", "timed out after 10.0 s (read)", "connection refused", ...
     retry_after: float | None     # seconds, from Retry-After on a 429 or 503; None otherwise
+    retryable: bool = True        # False when trying again cannot help: the destination is refused or invalid

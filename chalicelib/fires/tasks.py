@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import config
-from chalicelib.storage import models
+from chalicelib.storage import models, paging
 from chalicelib.fires.fire import Fire
 from chalicelib.storage.models import TaskModel
 from chalicelib.fires.outcome import Outcome
@@ -136,16 +136,20 @@ class TaskRecords:
 
     def history(self, timer_id: int, app: str, *, page_size: int, before_ms: int | None = None,
                 status: int | None = None) -> tuple[list[TaskModel], int | None]:
-        """One page of a timer's tasks, newest first, and where the next page starts (exclusive)."""
-        condition = TaskModel.app == app
-        if status is not None:
-            condition = condition & (TaskModel.status == status)
+        """One page of a timer's tasks, newest first, and where the next page starts (exclusive);
+        a status filter examines at most paging.MAX_EXAMINED records per call."""
         start = None if before_ms is None else {"timer_id": {"N": str(timer_id)}, "fire_ms": {"N": str(before_ms)}}
-        query = TaskModel.query(timer_id, scan_index_forward=False, limit=page_size, page_size=page_size,
-                                last_evaluated_key=start, filter_condition=condition)
-        items = list(query)
-        last = query.last_evaluated_key
-        return items, (int(last["fire_ms"]["N"]) if last and len(items) == page_size else None)
+        query = TaskModel.query(timer_id, scan_index_forward=False, page_size=paging.read_page_size(page_size),
+                                last_evaluated_key=start)
+        items, last = paging.filtered_page(
+            query, lambda t: t.app == app and (status is None or int(t.status) == status), page_size)
+        return items, None if last is None else int(last.fire_ms)
+
+    def owner(self, timer_id: int) -> str | None:
+        """The app the timer's newest task record belongs to (one read), None if it has none."""
+        for task in TaskModel.query(timer_id, scan_index_forward=False, limit=1):
+            return str(task.app)
+        return None
 
     def recent_counts(self, timer_id: int, app: str, last: int = 100) -> dict[str, int]:
         """Outcomes of the timer's `last` tasks."""

@@ -125,7 +125,9 @@ class TimerNameModel(SharedClientModel):
     - a name item, key `["<app>","<name>"]`, holds (app, name) so that a second timer with the
       same name cannot be written (`timer_id`);
     - an app item, key `["<app>"]`, counts the app's timers (`timers`), so lists know their
-      total without reading them all, and adds up their fire rates (`fire_rate`), for quotas.
+      total without reading them all, and adds up their fire rates (`fire_rate`), for quotas;
+    - a manual-runs item, key `["<app>",null]`, counts the app's triggerTimer runs in the current
+      minute (`manual_minute`, `manual_runs`; chalicelib.apps.manual_runs).
     """
 
     class Meta:
@@ -136,6 +138,8 @@ class TimerNameModel(SharedClientModel):
     timer_id = NumberAttribute(null=True)
     timers = NumberAttribute(null=True)
     fire_rate = NumberAttribute(null=True)  # sum of the enabled timers' fire_rate
+    manual_minute = NumberAttribute(null=True)  # epoch minute the manual_runs count is for
+    manual_runs = NumberAttribute(null=True)
 
     @staticmethod
     def key_for(app: str, name: str) -> str:
@@ -144,6 +148,11 @@ class TimerNameModel(SharedClientModel):
     @staticmethod
     def key_for_app(app: str) -> str:
         return json.dumps([app], ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def key_for_manual_runs(app: str) -> str:
+        """No timer name is null, so this key is no name item's."""
+        return json.dumps([app, None], ensure_ascii=False, separators=(",", ":"))
 
 
 class TaskModel(SharedClientModel):
@@ -208,6 +217,7 @@ class AppModel(SharedClientModel):
     signing_secret = UnicodeAttribute()
     previous_secret = UnicodeAttribute(null=True)
     previous_until = NumberAttribute(null=True)  # epoch s; callbacks carry both signatures until then
+    next_secret = UnicodeAttribute(null=True)  # the secret the next rotation makes current; signs already
     created_at = NumberAttribute()
     rotated_at = NumberAttribute(null=True)
 

@@ -20,6 +20,7 @@ from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
 from chalicelib.errors import DuplicateTimerName, QuotaExceeded, TimerNotFound, VersionConflict
 from chalicelib.fires.fire import Fire
+from chalicelib.storage import paging
 from chalicelib.storage.transaction import NamedTransaction, transaction
 from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
 from chalicelib.timers.schedule import NO_REPEAT, Schedule
@@ -40,6 +41,12 @@ class Scheduler(Protocol):
 
 class FireSender(Protocol):
     def send(self, fires: list[Fire]) -> int: ...
+
+
+class RunLimit(Protocol):
+    """Admits a manual run of an app, or raises QuotaExceeded (see chalicelib.apps.manual_runs)."""
+
+    def charge(self, app: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,11 @@ def schedule_of(timer: TimerModel) -> Schedule:
 
 class TimerStore:
     def __init__(self, clock: Clock = system_clock, scheduler: Scheduler | None = None,
-                 queue: FireSender | None = None) -> None:
+                 queue: FireSender | None = None, run_limit: RunLimit | None = None) -> None:
         self._clock = clock
         self._scheduler = scheduler
         self._queue = queue
+        self._run_limit = run_limit
 
     def create(self, spec: TimerSpec) -> TimerModel:
         """Store a new timer (enabled at once if the spec asks for status 2)."""
@@ -198,16 +206,21 @@ class TimerStore:
 
     def list(self, app: str, *, page_size: int, after_id: int | None = None,
              name_contains: str | None = None) -> TimerPage:
-        """One page of the app's timers, newest first."""
+        """One page of the app's timers, newest first; a name filter examines at most
+        paging.MAX_EXAMINED timers per call (chalicelib.storage.paging)."""
         start = None if after_id is None else {"app": {"S": app}, "id": {"N": str(after_id)}}
-        query = TimerModel.by_app.query(
-            app, scan_index_forward=False, limit=page_size, page_size=page_size,
-            last_evaluated_key=start,
-            filter_condition=TimerModel.name.contains(name_contains) if name_contains else None,
-        )
-        timers = list(query)
-        last = query.last_evaluated_key
-        return TimerPage(timers, int(last["id"]["N"]) if last and len(timers) == page_size else None)
+        query = TimerModel.by_app.query(app, scan_index_forward=False, page_size=paging.read_page_size(page_size),
+                                        last_evaluated_key=start)
+        timers, last = paging.filtered_page(
+            query, lambda t: not name_contains or name_contains in t.name, page_size)
+        return TimerPage(timers, None if last is None else int(last.id))
+
+    def owner(self, timer_id: int) -> str | None:
+        """The app of timer `timer_id`, None if there is no such timer (any more)."""
+        try:
+            return str(TimerModel.get(timer_id, consistent_read=True).app)
+        except DoesNotExist:
+            return None
 
     def update(self, app: str, timer_id: int, changes: Changes, expected_version: int | None) -> TimerModel:
         """Apply `changes`; refused with VersionConflict if the timer is not at `expected_version`."""
@@ -284,10 +297,13 @@ class TimerStore:
         raise TimerNotFound(timer_id, app)
 
     def trigger(self, app: str, timer_id: int) -> Fire:
-        """Run the timer once now, outside its schedule (also when disabled)."""
+        """Run the timer once now, outside its schedule (also when disabled), within the app's
+        limit on manual runs."""
         timer = self.get(app, timer_id)
         if self._queue is None:
             raise RuntimeError("this timer store was built without a queue")
+        if self._run_limit is not None:
+            self._run_limit.charge(app)
         fire_ms = to_ms(self._clock())
         if fire_ms % 1000 == 0:
             fire_ms += 1  # whole seconds are the scheduled fires' keys

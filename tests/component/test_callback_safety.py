@@ -9,7 +9,8 @@ from chalice.test import Client
 
 from chalicelib.delivery import callback_policy
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier
-from tests.support.api_helpers import client, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
+from tests.support.pipeline import dead_letters, deliver
 from tests.support.receiver import Receiver
 
 DELIVERY = Delivery(timer_id=1, fire_time=1_772_366_460, attempt=1, idempotency_key="1-1772366460000")
@@ -90,3 +91,37 @@ def test_a_name_is_called_at_the_address_it_resolves_to_when_allowed(
 def test_metadata_address_is_refused_at_send_time_even_if_stored_earlier(deployed: None) -> None:
     outcome = Notifier().notify(Callback("http://169.254.169.254/latest/meta-data/", "GET", {}, None), DELIVERY)
     assert not outcome.ok and "link-local" in outcome.error
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f000001", "017700000001", "0177.0.0.1", "0",
+                                  "0x08080808", "\uff11\uff12\uff17.\uff10.\uff10.\uff11", "\u2460\u2461\u2466.0.0.1"])
+def test_numeric_aliases_of_addresses_are_refused_when_stored(client: Client, deployed: None, host: str) -> None:
+    """The C resolver reads "127.1" or "2130706433" as 127.0.0.1; full-width and enclosed digits
+    are IDNA-mapped to ASCII ones. Each is refused at creation, not only at connect time."""
+    status, reply = post(client, "/xtimer/creatTimer",
+                         timer(notifyHTTPParam={"url": f"http://{host}:8080/hook", "method": "GET"}))
+    assert status == 400 and reply["data"]["field"] == "notifyHTTPParam.url", host
+    assert "non-canonical" in reply["message"] or "callbacks must go to a public host" in reply["message"]
+
+
+def test_an_international_host_is_stored_idna_encoded(client: Client, service: Any) -> None:
+    status, reply = post(client, "/xtimer/creatTimer",
+                         timer(notifyHTTPParam={"url": "https://B\u00fccher.example:8443/h?q=\u00e4", "method": "GET"}))
+    assert status == 200
+    stored = get(client, f"/xtimer/getTimer?id={reply['data']['timerId']}&app=billing")[1]["data"]
+    assert stored["notifyHTTPParam"]["url"] == "https://xn--bcher-kva.example:8443/h?q=\u00e4"
+
+
+def test_a_refused_destination_fails_at_once_instead_of_being_retried(
+    client: Client, service: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timer stored while loopback was allowed, fired once it is not: the policy refuses the
+    connection, which no retry can change, so the task fails on its first attempt."""
+    timer_id = post(client, "/xtimer/creatTimer",
+                    timer(notifyHTTPParam={"url": receiver.url("/hook"), "method": "GET"}))[1]["data"]["timerId"]
+    monkeypatch.setenv("XTIMER_ALLOW_LOOPBACK_CALLBACKS", "false")
+    get(client, f"/xtimer/triggerTimer?id={timer_id}&app=billing")
+    deliver(service)
+    [task] = get(client, f"/xtimer/getTasks?id={timer_id}&app=billing")[1]["data"]["tasks"]
+    assert (task["statusName"], task["attempts"]) == ("failed", 1) and "loopback" in task["error"]
+    assert receiver.received() == [] and len(dead_letters(service)) == 1

@@ -20,7 +20,7 @@ from chalicelib.storage import aws, models
 from chalicelib.fires.queue import FireQueue
 from chalicelib.fires.fire import Fire
 from chalicelib.storage.models import TaskModel, TimerModel
-from chalicelib.delivery.notifier import Notifier
+from chalicelib.delivery.notifier import RESPONSE_BODY_LIMIT, Notifier
 from chalicelib.delivery.redrive import redrive_dead_letters
 from chalicelib.wiring import Services
 from tests.support.fake_clock import FakeClock, at
@@ -429,3 +429,18 @@ def test_credentials_a_receiver_echoes_back_are_not_recorded(service: Services, 
     stored = " ".join(f"{t.response_body} {t.error}" for t in tasks)
     assert "s3cr3t-t0ken-value" not in stored and "[redacted]" in stored
     assert service.signing.for_app("shop")[0] not in stored
+
+
+def test_a_credential_echoed_across_the_recorded_bodys_limit_is_not_recorded_in_part(
+    service: Services, receiver: Receiver
+) -> None:
+    """The response body is cut at RESPONSE_BODY_LIMIT bytes; a token crossing that byte was
+    no longer found whole, so its first characters stayed in the record."""
+    token = "tok-" + "Q7x9Z2m4K8w1" * 4
+    receiver.respond("/hook", lambda req: Response(500, body="x" * (RESPONSE_BODY_LIMIT - 12)
+                                                   + req.header("Authorization").split()[1]))
+    timer_id = one_off(service, receiver)
+    TimerModel(timer_id).update(actions=[TimerModel.notify.header.set({"Authorization": f"Bearer {token}"})])
+    deliver(service)
+    stored = " ".join(t.response_body or "" for t in records(timer_id))
+    assert stored.startswith("xxx") and token[:12] not in stored and "[redacted]" in stored

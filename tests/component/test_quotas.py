@@ -1,6 +1,8 @@
 """Limits per app: how many timers, and how many fires a minute its enabled timers add up to."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from chalice.test import Client
 
@@ -70,3 +72,19 @@ def test_a_taken_name_and_a_full_app_each_get_their_error_and_the_name_wins_when
     status, reply = create(client, "b")  # both: the name is reported, a retried create learns it exists
     assert status == 409 and reply["code"] == ErrorCode.DUPLICATE_NAME
     assert get(client, "/xtimer/getAppTimers?app=billing")[1]["data"]["total"] == 2
+
+
+def test_manual_runs_are_held_to_a_per_app_limit_per_minute(client: Client, service, clock,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_MANUAL_RUNS_PER_MINUTE_PER_APP", "3")
+    timer_id = create(client, "t")[1]["data"]["timerId"]
+    other = post(client, "/xtimer/creatTimer", timer(app="shipping", name="t"))[1]["data"]["timerId"]
+    assert [get(client, f"/xtimer/triggerTimer?id={timer_id}&app=billing")[0] for _ in range(3)] == [200] * 3
+    response = client.http.get(f"/xtimer/triggerTimer?id={timer_id}&app=billing")
+    reply = json.loads(response.body)
+    assert response.status_code == 429 and reply["code"] == ErrorCode.QUOTA_EXCEEDED
+    assert "3 manual runs this minute" in reply["message"] and "retry in 30 s" in reply["message"]
+    assert response.headers["Retry-After"] == "30"  # the clock is at hh:mm:30
+    assert get(client, f"/xtimer/triggerTimer?id={other}&app=shipping")[0] == 200  # per app
+    clock.advance(30)
+    assert get(client, f"/xtimer/triggerTimer?id={timer_id}&app=billing")[0] == 200  # a new minute

@@ -107,6 +107,12 @@ class CallLog:
         with self._lock:
             return [c for c in self._calls if not origins or c.origin in origins]
 
+    def count(self, operation: str, *origins: str) -> int:
+        """How many `operation` calls (e.g. "Query") the session has made so far."""
+        with self._lock:
+            return sum(n for c, n in self._calls.items()
+                       if c.operation == operation and (not origins or c.origin in origins))
+
     def permissions(self, *origins: str) -> dict[Permission, list[str]]:
         """Each permission needed, with where it was needed from."""
         found: dict[Permission, list[str]] = {}
