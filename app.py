@@ -120,7 +120,7 @@ def get_signing_secret() -> Response:
     return api.get_signing_secret(app.current_request)
 
 
-# --- The web console (README "Web console"): static files from chalicelib/api/console, no API key needed
+# --- The web console (docs/console.md): static files from chalicelib/api/console, no API key needed
 # to load them; the page itself sends the key with every API call. ---
 from chalicelib.api import console  # noqa: E402
 

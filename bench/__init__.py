@@ -1,4 +1,4 @@
-"""xtimer's benchmarks, measured from outside the service (see "## Benchmarks" in the README).
+"""xtimer's benchmarks, measured from outside the service (see docs/benchmarks.md).
 
 Each benchmark starts the local stack as a subprocess (bench.stack), talks to it over HTTP like
 any user, receives the callbacks on a receiver of its own, and writes a JSON file and a Markdown

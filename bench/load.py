@@ -1,7 +1,7 @@
 """Load benchmark (issue 6): N timers all due in the same minute; every fire delivered once?
 
     python -m bench.load                       # 10,000 timers (make bench-load)
-    python -m bench.load --timers 1200 --start-in 390 --drain 300   # the run in the README
+    python -m bench.load --timers 1200 --start-in 390 --drain 300   # the run in docs/benchmarks.md
 
 1. starts the local stack as a subprocess and a callback receiver on 127.0.0.1 (as bench.precision);
 2. probes the creation rate (creatTimer + enableTimer) with a few timers due half an hour away
@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--timers", type=int, default=10_000, help="timers, all due in the same minute")
+    p.add_argument("--spread", type=int, default=60,
+                   help="seconds of the minute the fires are spread over: timer i fires at second i %% spread "
+                        "(1: the herd, every timer due at second 0)")
     p.add_argument("--threads", type=int, default=4, help="concurrent creatTimer/enableTimer calls")
     p.add_argument("--probe", type=int, default=40, help="timers created first to measure the creation rate")
     p.add_argument("--start-in", type=float, default=None,
@@ -59,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.timers < 1 or args.threads < 1 or args.probe < 1:
         p.error("--timers, --threads and --probe must be positive")
+    if not 1 <= args.spread <= 60:
+        p.error("--spread must be 1 to 60")
     return args
 
 
@@ -86,7 +91,7 @@ def pick_target_minute(args: argparse.Namespace, maker: TimerMaker) -> tuple[flo
 def create_timers(args: argparse.Namespace, maker: TimerMaker, target: int) -> tuple[list[analysis.Timer], float]:
     """Creates and enables the timers, each due once in T's minute; returns them and the seconds it took."""
     minute = datetime.fromtimestamp(target, timezone.utc).minute
-    specs = [(f"t{i:05d}", f"{i % 60} {minute} * * * *") for i in range(args.timers)]
+    specs = [(f"t{i:05d}", f"{i % args.spread} {minute} * * * *") for i in range(args.timers)]
     lock = threading.Lock()
     done = 0
     next_line = time.time() + args.progress
@@ -209,7 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": described,
         "config": {"timers": args.timers, "threads": args.threads, "probe": args.probe, "margin_s": args.margin,
                    "drain_s": args.drain, "pollers": args.pollers, "stack_args": args.stack_arg,
-                   "stack_env": env, "app": APP, "cron_form": "S M * * * * (S = i % 60, M = T's minute)"},
+                   "stack_env": env, "app": APP, "cron_form": f"S M * * * * (S = i % {args.spread}, M = T's minute)",
+                   "spread_s": args.spread},
         "stack": {"command": stack.command[1:], "started_in_s": round(stack.started_in or 0, 1),
                   "probe_rate_per_s": round(probe_rate, 1), "created_and_enabled_in_s": round(created_in, 1),
                   "create_rate_per_s": round(args.timers / created_in, 1), "retries_after_500": maker.retries,
@@ -259,7 +265,8 @@ def markdown(run: dict[str, Any]) -> str:
         f"{st.get('load_average_at_end')}; commit {m.get('git_commit')}"
         f"{' (with local changes)' if m.get('git_dirty') else ''}.",
         "",
-        f"{run['config']['timers']} timers, each `S M * * * *` (S = i % 60, M = the target minute's), all due in "
+        f"{run['config']['timers']} timers, each `S M * * * *` (S = i % {run['config'].get('spread_s', 60)}, "
+        f"M = the target minute's), all due in "
         f"{r['window']['start']} .. {r['window']['end']}; created and enabled over HTTP in "
         f"{st['created_and_enabled_in_s']} s ({st['create_rate_per_s']}/s, {run['config']['threads']} threads; "
         f"calls retried after moto's occasional 500: {st['retries_after_500']}).",

@@ -397,10 +397,50 @@ def _throughput_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
     ]
 
 
+def _herd_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """bench.load's herd (every timer due at second 0) beside bench.bareloop."""
+    herd, bare = doc.get("herd"), doc.get("bareloop")
+    if not herd and not bare:
+        return []
+    lines = ["## The herd: every timer due at the same second", ""]
+    if herd:
+        r, lat = herd["result"], herd["result"]["lateness_ms"]
+        lines += [f"`{herd['command']}`: {herd['config']['timers']} timers, all due at second 0 of one minute, "
+                  "on a fresh local stack.", "",
+                  "| fires | late p50 | late p99 | max | early | doubled | missing | callbacks/s once started |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|",
+                  f"| {r['expected']} | {_ms(lat['p50'])} ms | {_ms(lat['p99'])} ms | {_ms(lat['max'])} ms | "
+                  f"{r['early']} | {r['duplicates']} | {r['missing']} | "
+                  f"{herd['delivery'].get('callbacks_per_second')} |", ""]
+    if bare:
+        lines += [f"The bare loop (`python -m bench.bareloop`): {bare['callbacks']:,} callbacks from {bare['threads']} "
+                  f"threads with requests, no AWS: **{bare['callbacks_per_second']:,}/s**, "
+                  f"{bare['cpu_ms_per_callback']} ms of CPU per callback (sender and receiver in one process)."]
+        if herd and herd["delivery"].get("callbacks_per_second"):
+            share = herd["delivery"]["callbacks_per_second"] / bare["callbacks_per_second"]
+            lines.append(f"The herd's delivery rate once started is {share:.0%} of the bare loop's.")
+        lines.append("")
+    return lines
+
+
+def _aws_model_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """bench.aws_model: a model of the midnight herd on AWS."""
+    model = doc.get("aws_model")
+    if not model:
+        return []
+    from bench.aws_model import markdown as model_table
+    return ["## The midnight herd on AWS: a model, not a measurement", "",
+            "Simulated from AWS's documented SQS event-source scaling (5 batches at first, +300 concurrent "
+            "per minute today, +60 in older documentation), account concurrency 1,000, batch size 10, and the "
+            "worker's CPU per fire measured here (see `python -m bench.aws_model --help` for every figure):", "",
+            model_table(model), ""]
+
+
 # The report's sections in order; each takes the suite's document and the plots' prefix and gives
 # its lines, none when its part is not in the document (a failed step).
 SUITE_SECTIONS: tuple[Callable[[dict[str, Any], str], list[str]], ...] = (
-    _suite_header, _precision_section, _scale_section, _costs_section, _throughput_section)
+    _suite_header, _precision_section, _herd_section, _scale_section, _costs_section, _throughput_section,
+    _aws_model_section)
 
 
 def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:

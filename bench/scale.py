@@ -16,7 +16,9 @@ Every AWS call is counted by service and operation with a botocore handler on ev
   projected attribute changes; TransactWriteItems: 2 WRU per item (not on the minute path);
 - GetItem: ceil(size / 4 KB) RRU, at least 1, halved when eventually consistent;
 - Query/Scan: ceil(total size of the items returned / 4 KB), at least 1, halved when
-  eventually consistent (a GSI query always is).
+  eventually consistent (a GSI query always is);
+- BatchGetItem: as GetItem, per item returned; BatchWriteItem: ceil(item size / 1 KB) per item
+  written (the tasks table, the only one written in batches, has no index).
 
 Idle timers are written straight into the timers table with PynamoDB batch writes through
 TimerModel (enabled, cron `0 0 1 1 *`, `next_fire`/`due_shard` set as enable sets them), not
@@ -194,6 +196,20 @@ class Meter:
                 wru += self._index_writes(table, before, after)
             elif op == "TransactWriteItems":
                 wru = 2 * len(params.get("TransactItems", []))
+            elif op == "BatchGetItem":  # units per item read, as for GetItem
+                for name, request in params.get("RequestItems", {}).items():
+                    short = name.split("-")[-1]
+                    key = (phase, service, f"{op} {short}")
+                    half = 1 if request.get("ConsistentRead") else 0.5
+                    rru += sum(math.ceil(max(item_size(i), 1) / 4096) * half
+                               for i in parsed.get("Responses", {}).get(name, []))
+            elif op == "BatchWriteItem":  # units per item written, as for PutItem (the tasks table has no index)
+                for name, requests in params.get("RequestItems", {}).items():
+                    key = (phase, service, f"{op} {name.split('-')[-1]}")
+                    left = len(parsed.get("UnprocessedItems", {}).get(name, []))
+                    sizes = sorted(math.ceil(max(item_size(r["PutRequest"]["Item"]), 1) / 1024)
+                                   for r in requests if "PutRequest" in r)
+                    wru += sum(sizes[left:])
         with self._lock:
             self.calls[key] += 1
             self.rru[key] += rru
@@ -414,6 +430,7 @@ def run(scenario: Scenario, progress: bool = True) -> Outcome:
 def _deliver(sqs: Any, url: str, arn: str, handler: Any, lambda_event: Any, batch: int, out: Outcome) -> int:
     """Lambda's SQS trigger: receive a batch, invoke the handler, delete what it did not fail.
     Empty receives are not counted (they are the idle cost of Lambda's pollers, not of fires)."""
+    from chalicelib.fires.fire import parse_message
     delivered = 0
     while True:
         METER.phase = None
@@ -427,8 +444,9 @@ def _deliver(sqs: Any, url: str, arn: str, handler: Any, lambda_event: Any, batc
         result = handler(lambda_event(messages, arn), None) or {}
         out.handler_wall_s.append(time.perf_counter() - t0)
         out.invocations += 1
-        out.fires += len(messages)
-        delivered += len(messages)
+        fires = sum(len(parse_message(m["Body"])) for m in messages)  # a bucket message holds many
+        out.fires += fires
+        delivered += fires
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if failed:

@@ -12,13 +12,17 @@ the report to bench/results/latest.md.
 Steps, full (quick):
 1. precision series on a fresh local stack each (bench.series), every timer firing every 5 s:
    1 timer for 30 s (30 s), 100 for 60 s (30 s), 1,000 and 5,000 for 60 s with their crons held to
-   the window's minutes (not in quick); each with the naive minute tick beside it;
+   the window's minutes (not in quick); each with the naive minute tick beside it; then the herd
+   (bench.load: 300 timers all due at second 0, also in quick) and the bare loop (bench.bareloop:
+   the same callbacks from a plain thread pool, no AWS: what this machine can send at all);
 2. scale (bench.scale, a subprocess): 0, 1,000, 10,000 and 100,000 idle timers (0 and 1,000),
    XTIMER_ENQUEUE_AHEAD_SECONDS 120; then the sparse scenario alone at the deployed 600 s for
    the cost (quick: the cost at 120 s, from the same run);
 3. throughput (bench.throughput, a subprocess): one worker process fed 600 fires already due
    (300), one tick over 1,000 due timers (500);
-4. cost (bench.costs), plots (bench.plots) and the report (bench.report.suite_markdown).
+4. the AWS model (bench.aws_model, a model, not a measurement: 10,000 and 100,000 fires due in
+   one second on AWS, per-fire and bucket designs), cost (bench.costs), plots (bench.plots) and
+   the report (bench.report.suite_markdown).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import costs, machine, plots, report, series
+from bench import aws_model, costs, machine, plots, report, series
 from bench.precision import log
 
 
@@ -44,6 +48,8 @@ class Plan:
     scale_flat: list[str]
     scale_cost: list[str] | None  # None: the cost comes from the flat run
     throughput: list[str]
+    herd: list[str] = field(default_factory=lambda: ["--timers", "300", "--spread", "1", "--drain", "60"])
+    bareloop: list[str] = field(default_factory=lambda: ["--callbacks", "3000", "--threads", "64"])
     notes: list[str] = field(default_factory=list)
     cost_note: str = ""
 
@@ -184,6 +190,28 @@ def run_throughput(plan: Plan, out: Path, no_progress: bool) -> dict[str, Any]:
     return json.loads((out / "throughput.json").read_text(encoding="utf-8"))
 
 
+def run_herd(plan: Plan, out: Path) -> dict[str, Any]:
+    """bench.load with every timer due at second 0 (the herd), in a subprocess; its JSON."""
+    _subprocess([sys.executable, "-m", "bench.load", *plan.herd, "--label", "herd", "--out", _relative(out / "herd")])
+    return _latest_json(out / "herd", "load-*-herd.json")
+
+
+def run_bareloop(plan: Plan, out: Path) -> dict[str, Any]:
+    """bench.bareloop in a subprocess: the same callbacks from a plain thread pool, no AWS."""
+    _subprocess([sys.executable, "-m", "bench.bareloop", *plan.bareloop, "--json", _relative(out / "bareloop.json")])
+    return json.loads((out / "bareloop.json").read_text(encoding="utf-8"))
+
+
+def run_aws_model(throughput: dict[str, Any] | None) -> dict[str, Any]:
+    """bench.aws_model with this run's worker CPU per fire (bucket design) and the per-fire
+    design's measured figure (aws_model.PER_FIRE_CPU_MS)."""
+    worker = (throughput or {}).get("worker") or {}
+    own = next((v for k, v in worker.get("cpu_s", {}).items() if k.startswith("bench")), None)
+    if not own or not worker.get("callbacks"):
+        raise RuntimeError("no worker CPU figure from the throughput step")
+    return aws_model.run([10_000, 100_000], aws_model.PER_FIRE_CPU_MS, own / worker["callbacks"] * 1000)
+
+
 def draw(doc: dict[str, Any], out: Path) -> None:
     """The plots of what the steps measured."""
     if doc["series"]:
@@ -201,9 +229,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     doc = new_document(args, argv, plan, out)
     step = Steps(doc["steps"])
     doc["series"] = run_series(plan, out, step, progress=not args.no_progress)
+    doc["herd"] = step("herd: 300 timers due at second 0", lambda: run_herd(plan, out))
+    doc["bareloop"] = step("bare loop: the same callbacks from a plain thread pool", lambda: run_bareloop(plan, out))
     doc["scale"] = run_scales(plan, out, step)
     doc["throughput"] = step("throughput: one tick, one worker process",
                              lambda: run_throughput(plan, out, args.no_progress))
+    doc["aws_model"] = step("AWS model: the midnight herd (a model)", lambda: run_aws_model(doc["throughput"]))
     if doc["scale"].get("flat"):
         doc["costs"] = costs.compare(xtimer_scenarios(doc["scale"]["flat"], doc["scale"].get("cost")))
         doc["costs"]["note"] = plan.cost_note
@@ -215,7 +246,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
 
 def xtimer_scenarios(flat: dict[str, Any], cost: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The two columns of the README's cost table, from bench.scale runs: the sparse scenario (from
+    """The two columns of the cost table in docs/costs.md, from bench.scale runs: the sparse scenario (from
     `cost`, the run at the deployed XTIMER_ENQUEUE_AHEAD_SECONDS, when there is one) and the busy
     scenario with the most idle timers (from `flat`)."""
     sparse = next(r for r in (cost or flat)["runs"] if r["scenario"]["label"] == "sparse")

@@ -92,8 +92,10 @@ def enqueue_ahead_seconds() -> int:
 
 
 def early_seconds() -> int:
-    """A fire shows up in the queue this many (to one more) seconds before it is due."""
-    return min(max(_env_int("XTIMER_EARLY_SECONDS", 1), 0), 5)
+    """A fire shows up in the queue this many (to one more) seconds before it is due: 1 in
+    Lambda; 3 locally, where moto takes several ms of CPU per claim, one claim at a time, and a
+    herd of a few hundred fires needs the extra seconds to be claimed before its second."""
+    return min(max(_env_int("XTIMER_EARLY_SECONDS", 1 if deployed() else 3), 0), 5)
 
 
 def catch_up_seconds() -> int:
@@ -105,9 +107,19 @@ def task_retention_days() -> int:
     return max(_env_int("XTIMER_TASK_RETENTION_DAYS", 7), 1)
 
 
+FIRE_QUEUE_MAX_RECEIVES = 20
+"""The fire queue's redrive policy (maxReceiveCount): after this many receives SQS itself moves
+a message to the dead-letter queue (the worker parks it first, with a reason, at that receive)."""
+
+RECEIVE_MARGIN = 5
+"""Receives kept free of attempts: an early bounce, a claim found busy or a passing AWS error
+count as receives too, so attempts may use at most FIRE_QUEUE_MAX_RECEIVES - RECEIVE_MARGIN."""
+
+
 def max_attempts() -> int:
-    """Callback attempts per fire before it is marked failed and sent to the dead-letter queue."""
-    return min(max(_env_int("XTIMER_MAX_ATTEMPTS", 5), 1), 20)
+    """Callback attempts per fire before it is marked failed and sent to the dead-letter queue
+    (1-15: see RECEIVE_MARGIN)."""
+    return min(max(_env_int("XTIMER_MAX_ATTEMPTS", 5), 1), FIRE_QUEUE_MAX_RECEIVES - RECEIVE_MARGIN)
 
 
 def auth_required() -> bool:

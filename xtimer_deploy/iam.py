@@ -28,16 +28,19 @@ from xtimer_deploy.stage import Stage
 # chalicelib.storage.resources.TABLES and QueueDefinition.key), and "logs" (the functions' log groups).
 GRANTS: dict[str, tuple[str, ...]] = {
     # timers.py: create, update and delete (in transactions with the name item), get, enable,
-    # disable; tick.py: the cursor; worker.py: the timer of a fire
-    "table:timers": ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    # disable; tick.py: the cursor; timers/reads.py: the worker's timers of a bucket
+    "table:timers": ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                     "dynamodb:UpdateItem"),
     # timers.py: an app's timers, newest first (list)
     "index:timers/by_app": ("dynamodb:Query",),
     # tick.py: the due timers
     "index:timers/by_due": ("dynamodb:Query",),
     # timers.py: the (app, name) uniqueness items and the per-app counter, in the same transactions
     "table:timer_names": ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-    # tasks.py: claims, outcomes, missed fires, a timer's history
-    "table:tasks": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+    # tasks.py: claims, outcomes (in batches, and conditional ones near a lease's end), missed
+    # fires, a timer's history
+    "table:tasks": ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                    "dynamodb:UpdateItem"),
     # auth.py: the app of a caller's API key (keys are issued and revoked by xtimer_admin, with
     # the operator's own permissions)
     "table:api_keys": ("dynamodb:GetItem",),

@@ -13,8 +13,8 @@ each scan asks the time through two datetime conversions per queued message:
 xtimer keeps every fire of the next one to three minutes in the fire queue (the tick enqueues
 `XTIMER_ENQUEUE_AHEAD_SECONDS` ahead), so the queue holds thousands of delayed messages and
 these scans, not the service, set the local stack's lateness: with 200 timers firing every
-1-5 s the stack spent its whole core in them and callbacks came seconds late (see "## Benchmarks"
-in the README). Real SQS has no such cost.
+1-5 s the stack spent its whole core in them and callbacks came seconds late (see
+docs/benchmarks.md). Real SQS has no such cost.
 
 `apply()` replaces those spots with equivalents that give the same answers: one clock read per
 scan (`time.time()`, which is what moto's `unix_time()` computes the slow way), the retention

@@ -4,7 +4,7 @@ moto 5.2 deep-copies every table a transaction names before writing, so that it 
 copies back if one of the writes fails. creatTimer and enableTimer each write one transaction
 (the timer, its name and the app's counter), so on the local stack each new timer cost time in
 proportion to the timers already stored: 16 a second created and enabled for the first 40, about
-3 a second by the 1,000th, an hour for 10,000 (README, "Load"). The copy, made while other
+3 a second by the 1,000th, an hour for 10,000 (docs/benchmarks.md, "Load"). The copy, made while other
 threads write, also failed now and then with "dictionary changed size during iteration".
 
 `apply()` saves only the items the transaction names (at most 100) and puts exactly those back

@@ -165,7 +165,7 @@ def document() -> dict[str, Any]:
             "title": "xtimer",
             "version": "1.0.0",
             "description": "HTTP callbacks on a cron schedule. Every reply is the envelope "
-                           "{code, message, data}; see the README for the error codes.",
+                           "{code, message, data}; see docs/api.md for the error codes.",
         },
         "paths": OPERATIONS,
         "components": {

@@ -36,7 +36,9 @@ USER_AGENT = "xtimer/1.0"
 RESPONSE_BODY_LIMIT = 512         # bytes (UTF-8) of the response body kept in an Outcome: with it a
                                   # task record stays under 1 KB, one DynamoDB write unit per write
 RETRY_AFTER_MAX = 3600.0          # seconds; a longer Retry-After is clamped to this
-POOL_SIZE = 50                    # pooled connections per host, and hosts kept in the pool
+POOL_SIZE = 50                    # hosts kept in the pool
+CONNECTIONS_PER_HOST = 256        # pooled connections per host: the worker's callback threads, so a
+                                  # second's fires to one host do not open a new connection each
 
 _READ_CHUNK = 16384
 _ERROR_TEXT_LIMIT = 200
@@ -85,7 +87,8 @@ def make_session(pool_size: int = POOL_SIZE) -> requests.Session:
     # max_retries=0 on purpose: a retry here would be invisible. The queue retries a failed
     # attempt after a backoff, and records every attempt in the timer's history.
     # PolicyAdapter: every connection goes only to addresses the callback policy allows (SSRF).
-    adapter = PolicyAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = PolicyAdapter(pool_connections=pool_size, pool_maxsize=max(pool_size, CONNECTIONS_PER_HOST),
+                            max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

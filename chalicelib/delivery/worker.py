@@ -1,16 +1,14 @@
 """The worker: takes fires off the queue and makes each callback once, on its second.
 
-Lambda hands it up to ten messages at a time; each runs on its own thread, so ten callbacks
-due in the same second do not wait for each other. The reply lists the messages to be
-delivered again (`batchItemFailures`): retries after a failed callback, and anything that
-could not be processed; everything else is deleted from the queue.
+Lambda hands it up to ten messages at a time, each a bucket of fires due in the same second or a
+single fire (a retry, a manual run, a message written before buckets existed). Each message is
+one unit of work (chalicelib.delivery.unit); the messages of a batch run side by side. The reply
+lists the messages to be delivered again (`batchItemFailures`); everything else is deleted.
 
-Per message:
-1. read the timer (drop the fire if the timer is gone, or disabled or rescheduled since);
-2. claim the fire in its task record (drop it if it is done, or held by another live worker);
-3. wait until the fire time, then call;
-4. record the outcome; on failure, show the message again after a backoff, or, after the last
-   attempt, mark the task failed and park the message on the dead-letter queue.
+A message that reaches its last receive (config.FIRE_QUEUE_MAX_RECEIVES: the next failure
+would let the queue's redrive policy move it, silently) is not handed back: a bucket is split
+into single-fire messages with fresh receive counts, a single fire is dead-lettered by the
+worker itself with the reason, and its task is marked failed.
 """
 from __future__ import annotations
 
@@ -21,37 +19,42 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib import config
-from chalicelib.clock import Clock, system_clock, to_ms
-from chalicelib.fires.queue import FireQueue
-from chalicelib.fires.fire import Fire, MalformedFire
-from chalicelib.fires.outcome import Outcome
-from chalicelib.storage.models import TimerModel, headers_of
-from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
-from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.apps.secrets import SigningSecrets
-from chalicelib.fires.tasks import FAILED, NOT_RUN, SUCCEEDED, ClaimResult, TaskRecords
-from chalicelib.timers.status import STATUS_ENABLED
-from chalicelib.observability import catalog as metrics, logs
+from chalicelib.clock import Clock, system_clock, to_ms
+from chalicelib.delivery.notifier import Notifier
+from chalicelib.delivery.unit import GiveUp, Settle, Unit
+from chalicelib.fires.fire import MalformedFire, is_bucket, parse_message
+from chalicelib.fires.queue import FireQueue
+from chalicelib.fires.tasks import TaskRecords
+from chalicelib.observability import catalog as metrics
 from chalicelib.observability.meter import Meter
 
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 256
-"""Messages handled at once per process: Lambda hands a container one batch of ten at a time; the
-local stack runs up to 64 batches at once (xtimer_local.poller.Invocations), each of whose
-messages waits on its own thread until its fire second."""
+"""Callbacks made at once per process (bounded parallelism). Ten full buckets, one Lambda batch,
+are 250 first attempts: all of them start at once (chalicelib.fires.queue.BUCKET_SIZE)."""
+
+CLAIM_THREADS = 32
+"""Claims in flight at once per process: a bucket's claims are short DynamoDB writes, and moto
+(the local stack) answers one request at a time: with one per callback thread, 300 claims in
+flight at once took the local stack 6 s before the first call could go out."""
+
+MESSAGE_THREADS = 256
+"""Messages handled at once per process: the local stack runs up to 64 batches at once
+(xtimer_local.poller.Invocations), each of whose messages waits on its own thread until its second."""
 
 MAX_EARLY_SECONDS = 7.0
 """A message seen more than this before its fire goes back to the queue instead of waiting
 (Lambda time is billed; the queue can wait for free)."""
 
 
-def callback_of(timer: TimerModel) -> Callback:
-    return Callback(url=timer.notify.url, method=timer.notify.method, headers=headers_of(timer),
-                    body=timer.notify.body)
+def receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 class Worker:
@@ -69,25 +72,27 @@ class Worker:
         meter: Meter | None = None,
     ) -> None:
         self._notifier = notifier or Notifier()
-        self._tasks = tasks or TaskRecords()
+        self._tasks = tasks or TaskRecords(sleep=sleep)
         self._queue = queue or FireQueue(clock=clock)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._max_early = max_early_seconds
-        # One pool for the life of the process (a Lambda container, the local stack): its threads,
+        # Pools for the life of the process (a Lambda container, the local stack): their threads,
         # and the AWS clients and sessions each of them builds on first use, serve every batch.
-        # A pool per batch built those again for every message, which cost more CPU than the work.
-        self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
+        self._messages = ThreadPoolExecutor(max_workers=MESSAGE_THREADS, thread_name_prefix="message")
+        self._claims = ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim")
+        self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
-        if not records:
-            return {"batchItemFailures": []}
         try:
-            done = list(self._pool.map(self._handle_safely, records))
+            if len(records) == 1:
+                done = [self._handle_safely(records[0])]
+            else:
+                done = list(self._messages.map(self._handle_safely, records))
         finally:
             self._meter.flush()  # one EMF line per invocation
         return {"batchItemFailures": [
@@ -97,8 +102,10 @@ class Worker:
     def _handle_safely(self, record: dict[str, Any]) -> bool:
         try:
             return self.handle_record(record)
-        except Exception:  # AWS trouble: let the queue deliver it again after its visibility timeout
+        except Exception as exc:  # AWS trouble: let the queue deliver it again after its visibility timeout
             log.exception("fire message %s failed; it will be delivered again", record.get("messageId"))
+            if receive_count(record) >= config.FIRE_QUEUE_MAX_RECEIVES:
+                return self._last_receive(record, f"error: {exc!r}"[:300])
             return False
 
     def handle_record(self, record: dict[str, Any]) -> bool:
@@ -106,91 +113,88 @@ class Worker:
         body = record.get("body", "")
         receipt = record.get("receiptHandle", "")
         try:
-            fire = Fire.from_message(body)
+            fires = parse_message(body)
         except MalformedFire as exc:
             self._queue.dead_letter(body, str(exc))
             self._meter.count(metrics.FIRES_DEAD_LETTERED)
             return True
+        bucket = is_bucket(body)
+        last = receive_count(record) >= config.FIRE_QUEUE_MAX_RECEIVES
 
-        early = fire.fire_time - self._clock()
+        early = max(f.due_time for f in fires) - self._clock()
         if early > self._max_early:
+            if last:  # waiting is no failure: the same fires again, with a fresh receive count
+                self._queue.send(fires) if bucket else self._queue.send_each(fires)
+                return True
             self._queue.retry_later(receipt, math.ceil(early) - 1)
             return False
-
-        timer = self._load_timer(fire)
-        if timer is None:
-            self._meter.count(metrics.FIRES_DROPPED)
+        if bucket and last:
+            self._queue.send_each(fires)
             return True
 
-        claim = self._tasks.claim(fire, to_ms(self._clock()))
-        if claim.result is not ClaimResult.CLAIMED:
-            self._meter.count(metrics.CLAIM_CONFLICTS)
-        if claim.result is ClaimResult.DONE:
-            log.info("fire %s already handled; duplicate message dropped", fire.idempotency_key)
-            return True
-        if claim.result is ClaimResult.BUSY:
-            # Another worker is calling it now. Look again once its lease is over, in case it died.
-            wait_s = max(1, math.ceil((claim.lease_until_ms - to_ms(self._clock())) / 1000) + 1)
-            self._queue.retry_later(receipt, wait_s)
-            return False
+        unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
+                    claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
+                    meter=self._meter)
+        settle = unit.run()
+        if bucket:
+            return self._settle_bucket(settle)
+        return self._settle_single(settle, receipt, last)
 
-        secrets = self._signing.for_app(fire.app)
-        remaining = fire.fire_time - self._clock()
-        if remaining > 0:
-            self._sleep(remaining)
-        callback = callback_of(timer)
-        lateness_ms = max(0, to_ms(self._clock()) - fire.fire_ms)
-        outcome = self._notifier.notify(
-            callback,
-            Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
-                     idempotency_key=fire.idempotency_key, signing_secrets=secrets),
-        )
-        outcome = redact_outcome(outcome, credential_values(callback.headers, secrets))
-        now_ms = to_ms(self._clock())
-        if outcome.ok:
-            self._tasks.record(fire, claim.attempt, outcome, status=SUCCEEDED, now_ms=now_ms)
-            self._observe("delivered", fire, claim.attempt, outcome, lateness_ms)
-            return True
-        if claim.attempt >= config.max_attempts() or not outcome.retryable:
-            self._tasks.record(fire, claim.attempt, outcome, status=FAILED, now_ms=now_ms)
-            self._queue.dead_letter(body, f"attempt {claim.attempt}: {outcome.error}")
+    def _settle_bucket(self, settle: Settle) -> bool:
+        """A bucket is done once every first attempt has an outcome: what is left travels alone."""
+        self._dead_letter(settle.failed)
+        if settle.retries or settle.busy:
+            self._queue.retry_each(settle.retries + settle.busy)
+        if settle.crashed:
+            raise settle.crashed
+        return True
+
+    def _settle_single(self, settle: Settle, receipt: str, last: bool) -> bool:
+        """A single fire's message is itself the retry: it is shown again after the backoff."""
+        failed = list(settle.failed)
+        if last:  # handing it back now would let the redrive policy park it without a word
+            limit = f"gave up at the fire queue's last receive ({config.FIRE_QUEUE_MAX_RECEIVES})"
+            failed += [GiveUp(fire, f"{limit}; last attempt: {settle.errors.get(fire)}", note=True)
+                       for fire, _ in settle.retries]
+            for fire, _ in settle.busy:  # another worker holds it and will record it; only the message is parked
+                self._queue.dead_letter(fire.to_message(), f"{limit}; its claim was held by another worker")
+                self._meter.count(metrics.FIRES_DEAD_LETTERED)
+        self._dead_letter(failed)
+        if settle.crashed:
+            raise settle.crashed
+        if not last:
+            for _, delay in settle.retries + settle.busy:
+                self._queue.retry_later(receipt, delay)
+                return False
+        return True
+
+    def _dead_letter(self, failed: list[GiveUp]) -> None:
+        """Dead-letter first, then mark failed: a fire marked failed is always in the DLQ. If the
+        send fails, the task is still waiting for a retry, and its next claim dead-letters it."""
+        for give_up in failed:
+            fire = give_up.fire
+            self._queue.dead_letter(fire.to_message(), give_up.reason)
             self._meter.count(metrics.FIRES_DEAD_LETTERED)
-            self._observe("failed", fire, claim.attempt, outcome, lateness_ms)
-            return True
-        self._tasks.record(fire, claim.attempt, outcome, status=NOT_RUN, now_ms=now_ms)
-        delay = outcome.retry_after if outcome.retry_after is not None else backoff_delay(
-            claim.attempt, rng=self._rng)
-        self._queue.retry_later(receipt, max(1, math.ceil(delay)))
-        self._observe("retry", fire, claim.attempt, outcome, lateness_ms, retry_in_s=max(1, math.ceil(delay)))
-        return False
+            self._meter.count(metrics.FIRES_FAILED)
+            self._tasks.give_up(fire, to_ms(self._clock()), reason=give_up.reason if give_up.note else None,
+                                claim=give_up.claim)
+            log.warning("fire %s failed for good: %s", fire.idempotency_key, give_up.reason)
 
-    def _observe(self, kind: str, fire: Fire, attempt: int, outcome: Outcome, lateness_ms: int,
-                 retry_in_s: int | None = None) -> None:
-        """The metrics and the log line of one attempt's outcome (`outcome` is already redacted)."""
-        self._meter.count({"delivered": metrics.FIRES_DELIVERED, "failed": metrics.FIRES_FAILED,
-                           "retry": metrics.FIRES_RETRIED}[kind])
-        self._meter.time_ms(metrics.CALLBACK_DURATION, outcome.duration_ms)
-        if attempt == 1:  # a retry's delay is its backoff, not lateness
-            self._meter.time_ms(metrics.CALLBACK_LATENESS, lateness_ms)
-        logs.fire_outcome(outcome=kind, timer_id=fire.timer_id, app=fire.app, fire_ms=fire.fire_ms, attempt=attempt,
-                          idempotency_key=fire.idempotency_key, http_status=outcome.http_status,
-                          lateness_ms=lateness_ms, duration_ms=outcome.duration_ms, error=outcome.error,
-                          retry_in_s=retry_in_s)
-
-    def _load_timer(self, fire: Fire) -> TimerModel | None:
-        """The timer to call, or None if this fire must not be made any more."""
+    def _last_receive(self, record: dict[str, Any], why: str) -> bool:
+        """The message failed at its last receive: park its fires ourselves, with the reason."""
+        body = record.get("body", "")
         try:
-            timer = TimerModel.get(fire.timer_id, consistent_read=True)
-        except DoesNotExist:
-            log.info("fire %s dropped: the timer was deleted", fire.idempotency_key)
-            return None
-        if timer.app != fire.app:
-            log.warning("fire %s dropped: it names app %r, the timer belongs to another", fire.idempotency_key,
-                        fire.app)
-            return None
-        if fire.manual:
-            return timer
-        if timer.status != STATUS_ENABLED or timer.generation != fire.generation:
-            log.info("fire %s dropped: the timer was disabled or rescheduled", fire.idempotency_key)
-            return None
-        return timer
+            fires = parse_message(body)
+            if is_bucket(body):
+                self._queue.send_each(fires)
+                return True
+            reason = f"gave up at the fire queue's last receive ({config.FIRE_QUEUE_MAX_RECEIVES}): {why}"
+            for fire in fires:
+                self._queue.dead_letter(fire.to_message(), reason)
+                self._meter.count(metrics.FIRES_DEAD_LETTERED)
+                self._meter.count(metrics.FIRES_FAILED)
+                self._tasks.give_up(fire, to_ms(self._clock()), reason=reason)
+            return True
+        except Exception:
+            log.exception("could not park message %s; the redrive policy will", record.get("messageId"))
+            return False

@@ -7,14 +7,21 @@ plus 4 MISSED (older than the catch-up window when the scheduler came back; neve
 A worker *claims* a fire with one conditional write before it calls: the write succeeds only
 if nobody has the fire, it is waiting for a retry, or its last claim's lease ran out (the
 worker died). A second delivery of the same message therefore finds the claim and does not call.
+
+Outcomes are written in batches (BatchWriteItem, `record_many`), which take no condition. That
+is safe because a claim can only be taken over once its lease has run out: an outcome written
+by the claim's holder while its lease has more than LEASE_MARGIN_MS left cannot overwrite a
+newer claim. Past that point an outcome falls back to the conditional UpdateItem (`record`).
 """
 from __future__ import annotations
 
 import enum
+import time
 import uuid
 import logging
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
+from typing import Callable
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -37,11 +44,31 @@ class ClaimResult(enum.Enum):
     BUSY = "busy"  # another worker holds a live claim
 
 
+LEASE_MARGIN_MS = 30_000
+"""An outcome is written without a condition only while its claim's lease has more than this
+left: more than one DynamoDB request can take (botocore's read timeout, 25 s) plus the clock
+difference between two workers (NTP-synchronised hosts: milliseconds)."""
+
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem's items per call
+BATCH_WRITE_TRIES = 8
+
+
 @dataclass(frozen=True)
 class Claim:
     result: ClaimResult
     attempt: int = 0
     lease_until_ms: int = 0
+    started_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one claimed attempt, to be recorded."""
+    fire: Fire
+    claim: Claim
+    outcome: Outcome
+    status: int
+    now_ms: int
 
 
 def _expires_at(fire_ms: int) -> datetime:
@@ -50,8 +77,9 @@ def _expires_at(fire_ms: int) -> datetime:
 
 
 class TaskRecords:
-    def __init__(self, lease_ms: int = 60_000) -> None:
+    def __init__(self, lease_ms: int = 60_000, sleep: Callable[[float], None] = time.sleep) -> None:
         self._lease_ms = lease_ms
+        self._sleep = sleep
 
     def claim(self, fire: Fire, now_ms: int) -> Claim:
         task = TaskModel(fire.timer_id, fire.fire_ms)
@@ -86,7 +114,85 @@ class TaskRecords:
             if current is not None and current.status == RUNNING:
                 return Claim(ClaimResult.BUSY, current.attempts, int(current.lease_until or 0))
             return Claim(ClaimResult.DONE, current.attempts if current else 0)
-        return Claim(ClaimResult.CLAIMED, int(task.attempts), lease_until)
+        return Claim(ClaimResult.CLAIMED, int(task.attempts), lease_until, now_ms)
+
+    def record_many(self, results: list[Result], now_ms: Callable[[], int]) -> list[bool]:
+        """Write many outcomes: in BatchWriteItem calls while their leases have time left, one
+        conditional write each otherwise. Per result, False if its claim was taken over."""
+        late: list[Result] = []
+        deadline = now_ms() + LEASE_MARGIN_MS
+        batch = [r for r in results if r.claim.lease_until_ms > deadline]
+        late = [r for r in results if r.claim.lease_until_ms <= deadline]
+        for start in range(0, len(batch), BATCH_WRITE_LIMIT):
+            late += self._batch_put(batch[start:start + BATCH_WRITE_LIMIT], now_ms)
+        taken_over = {self._key(r) for r in late
+                      if not self.record(r.fire, r.claim.attempt, r.outcome, status=r.status, now_ms=r.now_ms)}
+        return [self._key(r) not in taken_over for r in results]
+
+    def _batch_put(self, results: list[Result], now_ms: Callable[[], int]) -> list[Result]:
+        """Put the records (at most 25); UnprocessedItems are sent again with backoff while their
+        leases allow. Returns those left for conditional writes."""
+        pending = {self._key(r): r for r in results}
+        items = {key: self._item(r).serialize() for key, r in pending.items()}
+        for attempt in range(BATCH_WRITE_TRIES):
+            if attempt:
+                self._sleep(min(0.05 * 2 ** attempt, 1.0))
+                deadline = now_ms() + LEASE_MARGIN_MS
+                if any(r.claim.lease_until_ms <= deadline for r in pending.values()):
+                    break  # too close to a lease's end for a write without a condition
+            reply = TaskModel._get_connection().batch_write_item(put_items=[items[k] for k in pending])
+            left = (reply or {}).get("UnprocessedItems", {}).get(TaskModel.Meta.table_name, [])
+            unprocessed = {self._key_of(request["PutRequest"]["Item"]) for request in left}
+            pending = {k: r for k, r in pending.items() if k in unprocessed}
+            if not pending:
+                return []
+            log.info("%s task records unprocessed by BatchWriteItem; sending them again", len(pending))
+        return list(pending.values())
+
+    @staticmethod
+    def _key(result: Result) -> tuple[int, int]:
+        return result.fire.timer_id, result.fire.fire_ms
+
+    @staticmethod
+    def _key_of(item: dict) -> tuple[int, int]:
+        return int(item["timer_id"]["N"]), int(item["fire_ms"]["N"])
+
+    @staticmethod
+    def _item(result: Result) -> TaskModel:
+        fire, outcome = result.fire, result.outcome
+        return TaskModel(
+            fire.timer_id, fire.fire_ms, app=fire.app, status=result.status, attempts=result.claim.attempt,
+            http_status=outcome.http_status, response_body=outcome.response_body or None,
+            duration_ms=outcome.duration_ms, error=outcome.error or None, started_at=result.claim.started_ms,
+            finished_at=result.now_ms, manual=1 if fire.manual else 0, expires_at=_expires_at(fire.fire_ms),
+        )
+
+    def give_up(self, fire: Fire, now_ms: int, *, reason: str | None = None, claim: Claim | None = None) -> bool:
+        """Mark a fire failed for good (it is in the dead-letter queue by now); `reason`, if
+        given, becomes its error (else the last attempt's error stays).
+
+        With `claim` (ours), the attempt it counted was never made: the record goes back to the
+        attempts actually made. Without, only a fire nobody is working on is marked: no record,
+        waiting for a retry, or an abandoned claim; a done fire or a live claim is left alone.
+        False when nothing was changed."""
+        actions = [TaskModel.app.set(fire.app), TaskModel.status.set(FAILED), TaskModel.finished_at.set(now_ms),
+                   TaskModel.lease_until.remove(), TaskModel.expires_at.set(_expires_at(fire.fire_ms))]
+        if reason:
+            actions.append(TaskModel.error.set(reason[:1000]))
+        if claim is not None:
+            actions.append(TaskModel.attempts.set(max(claim.attempt - 1, 0)))
+            condition = (TaskModel.status == RUNNING) & (TaskModel.attempts == claim.attempt)
+        else:
+            actions.append(TaskModel.attempts.add(0))  # a fire never claimed gets its record, 0 attempts
+            condition = (TaskModel.timer_id.does_not_exist() | (TaskModel.status == NOT_RUN)
+                         | ((TaskModel.status == RUNNING) & (TaskModel.lease_until < now_ms)))
+        try:
+            TaskModel(fire.timer_id, fire.fire_ms).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if not models.condition_failed(exc):
+                raise
+            return False
+        return True
 
     def record(self, fire: Fire, attempt: int, outcome: Outcome, *, status: int, now_ms: int) -> bool:
         """Write the outcome of `attempt`; False if our claim was taken over meanwhile (not an error)."""

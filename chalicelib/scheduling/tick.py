@@ -2,18 +2,21 @@
 
 It reads only the due index, one query per shard for `next_fire < window_end`, so its work
 follows the number of fires due, not the number of timers. For each due timer it migrates the
-window (chalicelib.scheduling.migrator), sends the fires, and only then moves the timer's cursor forward
+window (chalicelib.scheduling.migrator), sends the fires (the fires of one second grouped into
+bucket messages, chalicelib.fires.queue), and only then moves the timer's cursor forward
 with a conditional write. That order is what makes it safe to run twice or concurrently:
 
 - a crash after sending and before moving the cursor sends those fires again next time;
 - two ticks racing both send, one cursor write wins;
 
-and in both cases the worker's claim makes the duplicate message a no-op. Nothing is lost,
+and in both cases the worker's per-fire claim makes the duplicate a no-op, even when the two
+ticks cut the same second into buckets differently. Nothing is lost,
 nothing is called twice.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +69,18 @@ class Tick:
         self._clock = clock
         self._threads = threads
         self._meter = meter or Meter()
+        self._pool_lock = threading.Lock()
+        self._pool_made: ThreadPoolExecutor | None = None
+
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        """One pool for the life of the process, for the cursor writes (a pool per call, as the
+        enable path had, started threads for every timer enabled)."""
+        if self._pool_made is None:
+            with self._pool_lock:
+                if self._pool_made is None:
+                    self._pool_made = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="tick")
+        return self._pool_made
 
     def window_end(self, now: float) -> int:
         """A due timer's fires before this are enqueued now (XTIMER_ENQUEUE_AHEAD_SECONDS)."""
@@ -84,17 +99,16 @@ class Tick:
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
         due_before = self.due_before(now)
-        with ThreadPoolExecutor(max_workers=self._threads) as pool:
-            page: list[_DueTimer] = []  # filled across shards, so that sends go out in full batches
-            for shard in range(DUE_SHARDS):
-                for item in TimerModel.by_due.query(shard, TimerModel.next_fire < due_before):
-                    page.append(_DueTimer(int(item.id), item.app, item.cron, item.timezone,
-                                          int(item.generation), int(item.next_fire)))
-                    if len(page) >= PAGE:
-                        self._advance_page(page, report, pool)
-                        page = []
-            if page:
-                self._advance_page(page, report, pool)
+        page: list[_DueTimer] = []  # filled across shards, so that sends go out in full batches
+        for shard in range(DUE_SHARDS):
+            for item in TimerModel.by_due.query(shard, TimerModel.next_fire < due_before):
+                page.append(_DueTimer(int(item.id), item.app, item.cron, item.timezone,
+                                      int(item.generation), int(item.next_fire)))
+                if len(page) >= PAGE:
+                    self._advance_page(page, report)
+                    page = []
+        if page:
+            self._advance_page(page, report)
         log.info("tick: window_end=%s timers=%s enqueued=%s missed=%s raced=%s errors=%s",
                  report.window_end, report.timers, report.enqueued, report.missed, report.raced,
                  len(report.errors))
@@ -106,19 +120,22 @@ class Tick:
         return report
 
     def schedule_timer(self, timer: TimerModel) -> None:
-        """Enqueue a just-enabled timer's fires of the current window, without waiting for a tick."""
+        """Enqueue a just-enabled timer's fires of this minute and the next, without waiting for a
+        tick (which takes it from there)."""
         now = self._clock()
-        report = TickReport(window_end=self.window_end(now))
+        # Only what the next tick could be too late for: the rest is the tick's, which sends each
+        # second's fires of many timers together (buckets); sent from here, a timer's fires of
+        # the whole window would each travel alone.
+        report = TickReport(window_end=self.due_before(now))
         if timer.next_fire is None or timer.next_fire >= self.due_before(now):
             return  # the regular tick will get to it in time
         due = _DueTimer(int(timer.id), timer.app, timer.cron, timer.timezone,
                         int(timer.generation), int(timer.next_fire))
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            self._advance_page([due], report, pool)
+        self._advance_page([due], report)
         if report.errors:
             raise RuntimeError("; ".join(report.errors))
 
-    def _advance_page(self, page: list[_DueTimer], report: TickReport, pool: ThreadPoolExecutor) -> None:
+    def _advance_page(self, page: list[_DueTimer], report: TickReport) -> None:
         now = self._clock()
         migrations: list[tuple[_DueTimer, Migration]] = []
         for timer in page:
@@ -145,7 +162,8 @@ class Tick:
         report.timers += len(migrations)
         report.enqueued += len(fires)
         report.missed += len(missed)
-        for outcome in pool.map(lambda tm: self._move_cursor(*tm), migrations):
+        moves = (map if len(migrations) == 1 else self._pool.map)(lambda tm: self._move_cursor(*tm), migrations)
+        for outcome in moves:
             if outcome == "raced":
                 report.raced += 1
             elif outcome != "moved":

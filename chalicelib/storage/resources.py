@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 WORKER_TIMEOUT_SECONDS = 30
 FIRE_QUEUE_VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS  # AWS's advice for Lambda-fed queues
-FIRE_QUEUE_MAX_RECEIVES = 20  # a message that keeps crashing the worker goes to the DLQ
+FIRE_QUEUE_MAX_RECEIVES = config.FIRE_QUEUE_MAX_RECEIVES  # a message that keeps failing goes to the DLQ
 DEAD_LETTER_RETENTION_SECONDS = 14 * 86_400
 
 

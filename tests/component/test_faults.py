@@ -444,3 +444,142 @@ def test_a_credential_echoed_across_the_recorded_bodys_limit_is_not_recorded_in_
     deliver(service)
     stored = " ".join(t.response_body or "" for t in records(timer_id))
     assert stored.startswith("xxx") and token[:12] not in stored and "[redacted]" in stored
+
+
+# --- issue 13: the fire path's own defects ---------------------------------------------------
+
+class VisibilityLog:
+    """The real (moto) SQS client; keeps the visibility timeouts asked for, and can fail the
+    first `fail_dead_letters` sends to the dead-letter queue."""
+
+    def __init__(self, fail_dead_letters: int = 0) -> None:
+        self.visibility: list[int] = []
+        self._fail = fail_dead_letters
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(aws.sqs(), name)
+
+    def change_message_visibility(self, **kwargs: Any) -> Any:
+        self.visibility.append(kwargs["VisibilityTimeout"])
+        return aws.sqs().change_message_visibility(**kwargs)
+
+    def send_message(self, **kwargs: Any) -> Any:
+        if self._fail and kwargs["QueueUrl"].endswith(config.dead_letter_queue()):
+            self._fail -= 1
+            raise ConnectionError("injected: the dead-letter queue is unreachable")
+        return aws.sqs().send_message(**kwargs)
+
+
+def watched_queue(service: Services, clock: FakeClock, sqs: VisibilityLog, **kwargs: Any) -> None:
+    service.worker._queue = FireQueue(client=lambda: sqs, clock=clock, sleep=clock.sleep, **kwargs)
+
+
+def test_a_retry_after_of_an_hour_is_kept_not_cut_to_fifteen_minutes(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    receiver.respond("/hook", Response(503, headers={"Retry-After": "3600"}))
+    one_off(service, receiver)
+    record = the_message(service)
+    sqs = VisibilityLog()
+    watched_queue(service, clock, sqs)  # SQS's real limits: no max_delay_seconds=0 here
+    assert service.worker.handle([record])["batchItemFailures"]
+    assert sqs.visibility == [3600]
+
+
+def test_a_fire_failed_for_good_reaches_the_dead_letter_queue_even_if_the_first_send_there_fails(
+    two_attempts: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    receiver.respond("/hook", Response(500))
+    timer_id = one_off(two_attempts, receiver)
+    record = the_message(two_attempts)
+    watched_queue(two_attempts, clock, VisibilityLog(fail_dead_letters=1), max_delay_seconds=0)
+    assert two_attempts.worker.handle([record])["batchItemFailures"]  # attempt 1 failed: retry
+    assert two_attempts.worker.handle([record])["batchItemFailures"]  # attempt 2, the last; the DLQ send fails
+    [task] = records(timer_id)
+    assert task.status != task_status.FAILED  # not failed yet: it is not in the DLQ
+    assert two_attempts.worker.handle([record]) == {"batchItemFailures": []}  # redelivered: parked, not called
+    assert len(receiver.received("/hook")) == 2
+    [task] = records(timer_id)
+    assert (task.status, task.attempts, task.error) == (task_status.FAILED, 2, "HTTP 500")
+    [parked] = dead_letters(two_attempts)
+    assert Fire.from_message(parked["Body"]).timer_id == timer_id
+
+
+def test_max_attempts_leaves_receives_to_spare_under_the_queues_redrive_limit(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.storage import resources
+    monkeypatch.setenv("XTIMER_MAX_ATTEMPTS", "20")
+    [fire_queue] = [q for q in resources.queue_definitions() if q.key == "fire_queue"]
+    assert config.max_attempts() == 15
+    assert fire_queue.max_receives - config.max_attempts() >= config.RECEIVE_MARGIN == 5
+
+
+def at_receive(record: dict[str, Any], count: int) -> dict[str, Any]:
+    return {**record, "attributes": {"ApproximateReceiveCount": str(count)}}
+
+
+def test_a_fire_still_failing_at_the_queues_last_receive_is_parked_with_a_reason(
+    service: Services, receiver: Receiver
+) -> None:
+    receiver.respond("/hook", Response(500))
+    timer_id = one_off(service, receiver)
+    last = at_receive(the_message(service), config.FIRE_QUEUE_MAX_RECEIVES)
+    assert service.worker.handle([last]) == {"batchItemFailures": []}  # not left to the redrive policy
+    [task] = records(timer_id)
+    assert task.status == task_status.FAILED
+    assert "last receive" in task.error and "HTTP 500" in task.error
+    [parked] = dead_letters(service)
+    assert "last receive" in parked["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_a_message_failing_on_aws_at_its_last_receive_still_leaves_a_failed_task(
+    service: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timer_id = one_off(service, receiver)
+    last = at_receive(the_message(service), config.FIRE_QUEUE_MAX_RECEIVES)
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("injected: DynamoDB unreachable for the claim")
+
+    monkeypatch.setattr(service.tasks, "claim", unreachable)
+    assert service.worker.handle([last]) == {"batchItemFailures": []}
+    [task] = records(timer_id)
+    assert task.status == task_status.FAILED and "DynamoDB unreachable" in task.error
+    assert len(dead_letters(service)) == 1
+
+
+def test_a_bucket_at_its_last_receive_goes_on_as_single_fires(
+    service: Services, receiver: Receiver, clock: FakeClock
+) -> None:
+    timers = [make_timer(service, receiver, "0 3 12 * * *", name=f"t{n}") for n in range(3)]
+    clock.set(at("2026-03-01T12:02:00"))
+    service.tick.run()
+    bucket = at_receive(the_message(service), config.FIRE_QUEUE_MAX_RECEIVES)
+    assert service.worker.handle([bucket]) == {"batchItemFailures": []}
+    assert receiver.received() == []  # nothing called yet: each fire now travels with a fresh count
+    deliver(service)
+    assert sorted(int(r.header("X-Xtimer-Timer-Id")) for r in receiver.received()) == sorted(timers)
+
+
+def test_enabling_and_sending_start_no_threads_once_the_pools_exist(
+    service: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_timer(service, receiver, "*/2 * * * * *", name="warm-up")  # the pools start their threads
+    service.queue.send([Fire(timer_id=1, app="shop", fire_ms=(1_800_000_000 + n) * 1000, generation=1)
+                        for n in range(100)])
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for n in range(3):
+        make_timer(service, receiver, "*/2 * * * * *", name=f"t{n}")
+    service.queue.send([Fire(timer_id=1, app="shop", fire_ms=(1_800_000_000 + n) * 1000, generation=1)
+                        for n in range(100)])
+    # a pool built for one call has the default names (ThreadPoolExecutor-<n>_<k>); the process's
+    # own pools are named, and may still start a thread of their own up to their size
+    assert [name for name in started if name.startswith("ThreadPoolExecutor-")] == []

@@ -43,7 +43,9 @@ class Recording:
         return aws.sqs().send_message_batch(QueueUrl=QueueUrl, Entries=Entries)
 
 
-def test_fires_are_sent_in_batches_of_ten_each_with_its_own_delay(provisioned: None) -> None:
+def test_fires_are_sent_in_batches_of_ten_each_with_its_own_delay(provisioned: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_EARLY_SECONDS", "1")
     recording = Recording()
     queue = FireQueue(client=lambda: recording, clock=lambda: 1000.0)
     assert queue.send([fire_at(1000 + n) for n in range(25)]) == 25
@@ -60,3 +62,25 @@ def test_deployed_functions_queue_ten_minutes_ahead_and_the_local_stack_two(monk
     assert config.enqueue_ahead_seconds() == 600
     monkeypatch.setenv("XTIMER_ENQUEUE_AHEAD_SECONDS", "5000")
     assert config.enqueue_ahead_seconds() == 840
+
+
+def test_fires_of_the_same_second_share_a_message_of_at_most_25(provisioned: None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_EARLY_SECONDS", "1")
+    from chalicelib.fires.fire import parse_message
+    recording = Recording()
+    queue = FireQueue(client=lambda: recording, clock=lambda: 1000.0)
+    fires = [Fire(timer_id=n, app="a", fire_ms=1030_000, generation=1) for n in range(60)]
+    fires += [Fire(timer_id=n, app="a", fire_ms=1031_000, generation=1) for n in range(3)]
+    assert queue.send(fires) == 63
+    [batch] = recording.batches
+    assert [len(parse_message(e["MessageBody"])) for e in batch] == [25, 25, 10, 3]
+    assert [e["DelaySeconds"] for e in batch] == [29, 29, 29, 30]
+    assert sorted(f.timer_id for e in batch[:3] for f in parse_message(e["MessageBody"])) == list(range(60))
+
+
+def test_fires_show_up_a_second_early_in_lambda_and_three_on_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XTIMER_EARLY_SECONDS", raising=False)
+    assert delay_for(fire_at(1030), now=1000) == 27  # moto's claims need the room
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "xtimer-prod-worker")
+    assert delay_for(fire_at(1030), now=1000) == 29

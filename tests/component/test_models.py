@@ -40,4 +40,4 @@ def test_threads_calling_dynamodb_together_for_the_first_time_build_one_client_p
         answers = list(pool.map(first_call, range(threads)))
 
     assert answers == ["missing"] * threads
-    assert built == ["dynamodb", "dynamodb"]  # one for the timers table, one for the tasks table
+    assert built == ["dynamodb"]  # one, shared by the timers and the tasks table

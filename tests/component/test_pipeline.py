@@ -193,12 +193,14 @@ def test_queueing_ten_minutes_ahead_writes_a_minutely_timers_cursor_once_per_win
     service: Services, receiver: Receiver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XTIMER_ENQUEUE_AHEAD_SECONDS", "600")
-    make_timer(service, receiver, "0 * * * * *")  # enabled at 12:00:30: queued up to 12:09:00
+    make_timer(service, receiver, "0 * * * * *")  # enabled at 12:00:30: queued up to 12:02:00 only
     moved = []
     for minute in range(1, 21):
         clock.set(at("2026-03-01T12:00:00") + minute * 60 + 1)
         moved.append(service.tick.run().timers)
         deliver(service)
-    # only when its cursor comes within two minutes: at 12:09 (queued to 12:18) and 12:18 (to 12:27)
-    assert [m + 1 for m, n in enumerate(moved) if n] == [9, 18]
-    assert fire_times(receiver) == [f"2026-03-01T12:{m:02d}:00Z" for m in range(1, 28)]
+    # the first tick takes it over (queued to 12:11, with every other timer's fires of those
+    # seconds, in buckets); then only when its cursor comes within two minutes: at 12:10 (to 12:20)
+    # and 12:19 (to 12:29)
+    assert [m + 1 for m, n in enumerate(moved) if n] == [1, 10, 19]
+    assert fire_times(receiver) == [f"2026-03-01T12:{m:02d}:00Z" for m in range(1, 29)]

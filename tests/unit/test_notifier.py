@@ -415,7 +415,7 @@ def test_the_session_is_pooled_and_never_retries():
     adapter = session.get_adapter("https://example.invalid/")
 
     assert adapter.max_retries.total == 0
-    assert adapter._pool_maxsize == 50 and adapter._pool_connections == 50
+    assert adapter._pool_maxsize == 256 and adapter._pool_connections == 50  # 256: the worker's callback threads
     assert session.trust_env is False
 
 
