@@ -68,7 +68,7 @@ package: $(INSTALLED)  ## chalice package STAGE (default prod) into build/packag
 package-terraform: $(INSTALLED)  ## the same as Terraform (chalice.tf.json + xtimer.tf.json) into build/terraform/STAGE, checked
 	$(PY) -m xtimer_deploy package-terraform --stage $(STAGE) --out build/terraform/$(STAGE)
 
-deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batch failures (AWS_PROFILE, AWS_REGION)
+deploy: $(INSTALLED)  ## STAGE's tables and queues, chalice deploy, partial batch failures, alarms (AWS_PROFILE, AWS_REGION, ALARM_EMAIL)
 	$(PY) -m xtimer_deploy deploy --stage $(STAGE)
 
 destroy: $(INSTALLED)  ## delete STAGE's app; DELETE_DATA=1 its tables, queues and logs too; YES=1 asks nothing

@@ -9,17 +9,28 @@ from chalice.app import SQSEvent
 
 from chalicelib import config
 from chalicelib.api import handlers as api
+from chalicelib.api import metrics as metrics_api
+from chalicelib.observability import logs
 from chalicelib.wiring import services
 
 app = Chalice(app_name="xtimer")
 app.log.setLevel(logging.INFO)
 logging.getLogger("chalicelib").setLevel(logging.INFO)
+if config.deployed():  # JSON log lines in CloudWatch; the local stack keeps its readable ones
+    logs.use_json_logs()
+    logs.use_json_logs(app.log)
+
+
+def _invocation_id() -> str | None:
+    context = getattr(app, "lambda_context", None)
+    return getattr(context, "aws_request_id", None)
 
 JSON_BODY_TYPES = ["application/json", "text/plain"]  # one kind: `chalice deploy` refuses binary and text types mixed
 
 
 @app.middleware("http")
 def envelope_every_reply(event: Any, get_response: Any) -> Response:
+    logs.set_request_id((getattr(event, "context", None) or {}).get("requestId") or _invocation_id())
     return api.envelope_middleware(event, get_response)
 
 
@@ -31,6 +42,12 @@ def health() -> Response:
 @app.route("/openapi.json", methods=["GET"])
 def openapi() -> Response:
     return api.openapi_document(app.current_request)
+
+
+@app.route("/metrics", methods=["GET"])
+def metrics() -> Response:
+    """The local stack's metrics in Prometheus' text format (docs/operations.md)."""
+    return metrics_api.metrics(app.current_request)
 
 
 @app.route("/xtimer/creatTimer", methods=["POST"], content_types=JSON_BODY_TYPES)
@@ -121,6 +138,7 @@ def console_asset(asset: str) -> Response:
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: Any) -> dict[str, Any]:
     """Enqueue the fires of the coming window (one tick at a time: reserved concurrency 1)."""
+    logs.set_request_id(_invocation_id())
     return api.report(services().tick.run())
 
 
@@ -129,4 +147,5 @@ def tick(event: Any) -> dict[str, Any]:
 )
 def worker(event: SQSEvent) -> dict[str, Any]:
     """Make the callbacks of a batch of fires; failed ones are reported for redelivery."""
+    logs.set_request_id(_invocation_id())
     return services().worker.handle([record.to_dict() for record in event])

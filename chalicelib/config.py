@@ -144,3 +144,16 @@ def max_fires_per_minute_per_app() -> int:
 def max_manual_runs_per_minute_per_app() -> int:
     """triggerTimer runs an app may start per calendar minute (UTC), whatever its timers' rates."""
     return max(_env_int("XTIMER_MAX_MANUAL_RUNS_PER_MINUTE_PER_APP", 60), 1)
+
+
+METRICS_SINKS = ("emf", "prometheus", "off")
+
+
+def metrics_sink() -> str:
+    """Where metrics go (chalicelib.observability): `emf` (CloudWatch, every deployed stage's
+    default), `prometheus` (GET /metrics; the local stack sets it) or `off` (the tests' default)."""
+    value = _env("XTIMER_METRICS", "emf" if deployed() else "off").lower()
+    if value not in METRICS_SINKS:
+        raise RuntimeError(f"environment variable XTIMER_METRICS must be one of {', '.join(METRICS_SINKS)}, "
+                           f"got {value!r}")
+    return value

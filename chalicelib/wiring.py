@@ -11,11 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from chalicelib import config
 from chalicelib.apps.keys import ApiKeys
 from chalicelib.apps.manual_runs import ManualRunLimit
 from chalicelib.clock import Clock, system_clock
 from chalicelib.fires.queue import FireQueue
 from chalicelib.delivery.notifier import Notifier
+from chalicelib.observability.meter import Meter, NullSink, Sink
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.fires.tasks import TaskRecords
 from chalicelib.scheduling.tick import Tick
@@ -35,6 +37,7 @@ class Services:
     tick: Tick
     timers: TimerStore
     worker: Worker
+    meter: Meter
 
 
 def build(
@@ -44,12 +47,14 @@ def build(
     queue: FireQueue | None = None,
     max_early_seconds: float = MAX_EARLY_SECONDS,
     tasks: TaskRecords | None = None,
+    meter: Meter | None = None,
 ) -> Services:
     models.bind()
     schedule.use_clock(clock)  # what "now" is when a new schedule is checked (an at() in the past)
+    meter = meter or Meter(metrics_sink())
     queue = queue or FireQueue(clock=clock, sleep=sleep)
     tasks = tasks or TaskRecords()
-    tick = Tick(queue=queue, tasks=tasks, clock=clock)
+    tick = Tick(queue=queue, tasks=tasks, clock=clock, meter=meter)
     signing = SigningSecrets(clock=clock)
     return Services(
         clock=clock,
@@ -60,8 +65,22 @@ def build(
         tick=tick,
         timers=TimerStore(clock=clock, scheduler=tick, queue=queue, run_limit=ManualRunLimit(clock=clock)),
         worker=Worker(notifier=notifier, tasks=tasks, queue=queue, clock=clock, sleep=sleep,
-                      max_early_seconds=max_early_seconds, signing=signing),
+                      max_early_seconds=max_early_seconds, signing=signing, meter=meter),
+        meter=meter,
     )
+
+
+def metrics_sink() -> Sink:
+    """The sink XTIMER_METRICS names; each is imported only when chosen (prometheus_client is a
+    development dependency, for the local stack)."""
+    choice = config.metrics_sink()
+    if choice == "emf":
+        from chalicelib.observability.emf import EmfSink
+        return EmfSink(stage=config.stage())
+    if choice == "prometheus":
+        from chalicelib.observability.prometheus import PrometheusSink
+        return PrometheusSink()
+    return NullSink()
 
 
 _lock = threading.Lock()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -158,13 +159,17 @@ def set_batch_failures(stage_name: str, profile: str | None, region: str | None)
 @profile_option
 @region_option
 @click.option("--ignore-differences", is_flag=True, help="Deploy even if existing tables or queues differ.")
+@click.option("--alarm-email", default=lambda: os.environ.get("ALARM_EMAIL") or None,
+              help="Subscribe this address to the alarms' topic (default: $ALARM_EMAIL; none).")
 @_guarded
-def deploy(stage_name: str, profile: str | None, region: str | None, ignore_differences: bool) -> None:
-    """Tables and queues, `chalice deploy`, log groups, partial batch failures. Safe to run again."""
+def deploy(stage_name: str, profile: str | None, region: str | None, ignore_differences: bool,
+           alarm_email: str | None) -> None:
+    """Tables and queues, `chalice deploy`, log groups, partial batch failures, alarms. Safe to run again."""
     stage = _stage(stage_name)
     session = deploy_steps.aws_session(profile, region)
     chalice = partial(run_chalice, stage=stage, region=session.region_name, profile=profile)
-    deploy_steps.deploy(stage, session, chalice=chalice, echo=click.echo, ignore_differences=ignore_differences)
+    deploy_steps.deploy(stage, session, chalice=chalice, echo=click.echo, ignore_differences=ignore_differences,
+                        alarm_email=alarm_email)
 
 
 @main.command()

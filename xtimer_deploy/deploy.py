@@ -5,7 +5,9 @@
 2. `chalice deploy --stage <stage>` (the functions, the API, the minute schedule, the SQS trigger);
 3. the functions' log groups with the stage's retention (Chalice 1.34 names the API handler's
    after `api_handler`, not after the function, so that one would otherwise be missing);
-4. `ReportBatchItemFailures` on the worker's SQS trigger (xtimer_deploy.trigger).
+4. `ReportBatchItemFailures` on the worker's SQS trigger (xtimer_deploy.trigger);
+5. the alarms, their SNS topic (and an e-mail subscription if asked) and the dashboard, as the
+   packaged template has them (xtimer_deploy.monitoring_api).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any, Callable
 import boto3
 
 from chalicelib.storage import resources
-from xtimer_deploy import trigger
+from xtimer_deploy import monitoring_api, trigger
 from xtimer_deploy.stage import Stage
 
 Echo = Callable[[str], None]
@@ -104,10 +106,10 @@ def api_url(stage: Stage) -> str | None:
 
 def deploy(stage: Stage, session: boto3.session.Session, *, chalice: Callable[[list[str]], None],
            echo: Echo = print, ignore_differences: bool = False,
-           sleep: Callable[[float], None] = time.sleep) -> None:
+           sleep: Callable[[float], None] = time.sleep, alarm_email: str | None = None) -> None:
     echo(f"Deploying xtimer stage {stage.name!r} to {identity(session)}")
 
-    echo("1/4 tables and queues")
+    echo("1/5 tables and queues")
     created, differences = provision(stage, session)
     for item in created:
         echo(f"    created {item}")
@@ -119,16 +121,20 @@ def deploy(stage: Stage, session: boto3.session.Session, *, chalice: Callable[[l
         raise DeployError("what exists differs from what the code needs (above). Deploying does not change "
                           "existing tables or queues: fix them by hand, or pass --ignore-differences.")
 
-    echo(f"2/4 chalice deploy --stage {stage.name}")
+    echo(f"2/5 chalice deploy --stage {stage.name}")
     chalice(["deploy", "--stage", stage.name])
 
-    echo("3/4 log groups")
+    echo("3/5 log groups")
     for item in ensure_log_groups(stage, session.client("logs")) or ["all there already, with their retention"]:
         echo(f"    {item}")
 
-    echo("4/4 the worker's SQS trigger reports partial batch failures")
+    echo("4/5 the worker's SQS trigger reports partial batch failures")
     for update in enable_partial_batch_failures(stage, session, sleep=sleep):
         echo(f"    {update.uuid}: {'ReportBatchItemFailures set' if update.changed else 'already set'}")
+
+    echo("5/5 alarms, their topic and the dashboard (docs/operations.md)")
+    for item in monitoring_api.apply(stage, session, email=alarm_email):
+        echo(f"    {item}")
 
     url = api_url(stage)
     echo(f"Done. API: {url}" if url else f"Done. API URL: `chalice url --stage {stage.name}`")

@@ -1,7 +1,8 @@
 """`make destroy`: delete a stage deployed with `make deploy`, saying first exactly what goes.
 
 The app (functions, API, schedule, SQS trigger, roles) is deleted with `chalice delete`, which
-works from .chalice/deployed/<stage>.json. The data (tables, queues with the fires in flight and
+works from .chalice/deployed/<stage>.json; the alarms, their topic and the dashboard that `make
+deploy` made (xtimer_deploy.monitoring_api) are deleted with it. The data (tables, queues with the fires in flight and
 the dead letters, log groups) is kept unless asked for, and then only after the stage's name is
 typed back.
 """
@@ -13,6 +14,7 @@ from typing import Callable
 import boto3
 
 from chalicelib.storage import resources
+from xtimer_deploy import monitoring_api
 from xtimer_deploy.deploy import Echo, deployed_resources
 from xtimer_deploy.stage import Stage
 
@@ -38,6 +40,8 @@ class Plan:
         out += [f"    {item}" for item in self.app] or [
             f"    nothing: {stage.deployed_file.relative_to(stage.project_dir)} is missing, so Chalice knows of "
             "no deployed resources (deployed from another checkout? copy that file here first)"]
+        out.append(f"and the alarms, the topic {stage.app_name}-{stage.name}-alarms and the dashboard "
+                   f"{stage.app_name}-{stage.name}, if there")
         if self.delete_data:
             out.append("and then, with everything in them:")
         else:
@@ -110,6 +114,8 @@ def destroy(stage: Stage, session: boto3.session.Session, *, delete_data_too: bo
             return False
     if the_plan.app:
         chalice(["delete", "--stage", stage.name])
+    for item in monitoring_api.remove(stage, session):
+        echo(f"deleted {item}")
     if delete_data_too:
         for item in delete_data(stage, session):
             echo(f"deleted {item}")

@@ -9,7 +9,9 @@ Chalice's template has the functions, the API, the schedule and the SQS trigger.
   exist), so the roles' log permissions can name the log groups exactly;
 - the roles' policy (Chalice makes one role per function), with the tables' and queues' own
   ARNs (xtimer_deploy.iam);
-- Outputs with every table and queue.
+- the alarms, their SNS topic (an optional e-mail subscription by parameter) and the stage's
+  CloudWatch dashboard (xtimer_deploy.monitoring, generated from the metric catalog);
+- Outputs with every table and queue, the alarm topic and the dashboard.
 
 Chalice merges this into its template key by key (dicts merge, anything else replaces), so
 these are the only things it changes. `check_template` verifies the merged result.
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.storage import resources
-from xtimer_deploy import iam
+from xtimer_deploy import iam, monitoring
 from xtimer_deploy.stage import FUNCTIONS, WORKER_TRIGGER, Stage, log_group_id, resource_ids, role_id
 
 KEEP = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
@@ -64,6 +66,8 @@ def outputs() -> dict[str, Any]:
     for logical_id in FUNCTIONS:
         if logical_id != "APIHandler":  # Chalice outputs APIHandlerName itself
             found[f"{logical_id}Name"] = {"Value": {"Ref": logical_id}}
+    found["AlarmTopicArn"] = {"Value": {"Ref": monitoring.TOPIC}}
+    found["DashboardName"] = {"Value": {"Ref": "Dashboard"}}
     return found
 
 
@@ -83,7 +87,9 @@ def merge_template(stage: Stage) -> dict[str, Any]:
     merged["Worker"]["Properties"]["Events"] = {
         WORKER_TRIGGER: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}},
     }
-    return {"Resources": merged, "Outputs": outputs()}
+    merged.update(monitoring.resources(stage))
+    return {"Parameters": monitoring.PARAMETERS, "Conditions": monitoring.conditions(),
+            "Resources": merged, "Outputs": outputs()}
 
 
 def check_template(template: dict[str, Any], stage: Stage) -> list[str]:
@@ -103,6 +109,12 @@ def check_template(template: dict[str, Any], stage: Stage) -> list[str]:
         properties = resource(logical_id, expected["Type"])
         if properties and properties != expected["Properties"]:
             problems.append(f"{logical_id}: properties differ from chalicelib.storage.resources")
+    for logical_id, expected in monitoring.resources(stage).items():
+        if found.get(logical_id) != expected:
+            problems.append(f"{logical_id}: missing, or not xtimer_deploy.monitoring's {expected['Type']}")
+    for name in monitoring.PARAMETERS:
+        if name not in template.get("Parameters", {}):
+            problems.append(f"parameter {name} is missing (xtimer_deploy.monitoring.PARAMETERS)")
     functions = {logical_id: resource(logical_id, "AWS::Serverless::Function") for logical_id in FUNCTIONS}
     extra = sorted(k for k, v in found.items() if v.get("Type") == "AWS::Serverless::Function" and k not in FUNCTIONS)
     if extra:

@@ -43,6 +43,7 @@ def local_environment(endpoint_url: str | None) -> dict[str, str]:
     env = {
         "XTIMER_STAGE": os.environ.get("XTIMER_STAGE", "local"),
         "XTIMER_ALLOW_LOOPBACK_CALLBACKS": os.environ.get("XTIMER_ALLOW_LOOPBACK_CALLBACKS", "").strip() or "true",
+        "XTIMER_METRICS": os.environ.get("XTIMER_METRICS", "prometheus"),  # GET /metrics (docs/operations.md)
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
     if endpoint_url:
@@ -148,7 +149,7 @@ class LocalStack:
         else:
             log.info("callbacks to loopback addresses are refused, as on a deployed stage "
                      "(XTIMER_ALLOW_LOOPBACK_CALLBACKS=false)")
-        log.info("API on %s (try %s/health)", self.api_url, self.api_url)
+        log.info("API on %s (try %s/health; metrics on %s/metrics)", self.api_url, self.api_url, self.api_url)
 
     def _development_key(self) -> str | None:
         """With authentication on (XTIMER_AUTH=required), a key for the app XTIMER_DEV_APP (demo)."""

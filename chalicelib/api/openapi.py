@@ -97,6 +97,15 @@ _DELETE = _operation("Delete a timer; its task records stay until they expire", 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/health": {"get": {**_operation("Ready", _ok(replies.Health), errors=()), "security": []}},
     "/openapi.json": {"get": {**_operation("This document", {"type": "object"}, errors=()), "security": []}},
+    "/metrics": {"get": {
+        "summary": "The local stack's metrics in Prometheus' text format; a 404 envelope on deployed stages "
+                   "(their metrics are in CloudWatch)",
+        "security": [],
+        "responses": {
+            "200": {"description": "counters and histograms", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "404": {"description": "no metrics kept here", "content": {"application/json": {"schema": _ref(replies.Error)}}},
+        },
+    }},
     "/xtimer/creatTimer": {"post": _CREATE},
     "/xtimer/createTimer": {"post": _CREATE},
     "/xtimer/enableTimer": {"get": _operation("Enable a timer", _ok(), params=_REF, errors=(400, 404))},

@@ -29,6 +29,8 @@ from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_d
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.fires.fire import Fire
 from chalicelib.fires.tasks import NOT_RUN, SUCCEEDED, Claim, ClaimResult, Result, TaskRecords
+from chalicelib.observability import catalog as metrics, logs
+from chalicelib.observability.meter import Meter
 from chalicelib.storage.models import TimerModel, headers_of
 from chalicelib.timers.reads import read_timers
 from chalicelib.timers import lifecycle
@@ -68,10 +70,12 @@ class Settle:
 class Unit:
     def __init__(self, fires: list[Fire], *, tasks: TaskRecords, notifier: Notifier, signing: SigningSecrets,
                  claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
-                 sleep: Callable[[float], None], rng: random.Random) -> None:
+                 sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None) -> None:
         self._fires = fires
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
+        self._meter = meter or Meter()
+        self._lateness_ms: dict[Fire, int] = {}  # how late each call left (metrics and the log line)
         self.settle = Settle()
         self._timer_of: dict[Fire, TimerModel] = {}
         self._lock = threading.Lock()
@@ -99,6 +103,8 @@ class Unit:
             else:
                 live.append((fire, timer))
                 self._timer_of[fire] = timer
+                continue
+            self._meter.count(metrics.FIRES_DROPPED)
         return live
 
     def _claim_and_call(self, live: list[tuple[Fire, TimerModel]], secrets: dict[str, tuple[str, ...]]) -> None:
@@ -153,6 +159,8 @@ class Unit:
     def _claim(self, fire: Fire) -> Claim | None:
         """Our claim on the fire, or None if it is not ours to call now (noted in the Settle)."""
         claim = self._tasks.claim(fire, to_ms(self._clock()))
+        if claim.result is not ClaimResult.CLAIMED:
+            self._meter.count(metrics.CLAIM_CONFLICTS)
         if claim.result is ClaimResult.DONE:
             log.debug("fire %s already handled; duplicate dropped", fire.idempotency_key)
             return None
@@ -179,6 +187,7 @@ class Unit:
 
     def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...]) -> Result:
         callback = callback_of(timer)
+        self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
         outcome = self._notifier.notify(
             callback,
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
@@ -197,6 +206,8 @@ class Unit:
         self.settle.made += len(results)
         written = self._tasks.record_many(results, lambda: to_ms(self._clock()))
         for result, ok in zip(results, written):
+            if result.outcome.ok:
+                self._observe("delivered", result)
             if not ok:  # taken over: the new holder carries on
                 continue
             fire, claim, outcome = result.fire, result.claim, result.outcome
@@ -205,13 +216,30 @@ class Unit:
                 continue
             if claim.attempt >= config.max_attempts() or not outcome.retryable:  # a refused destination stays refused
                 self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt}: {outcome.error}"))
+                self._observe("failed", result)
                 lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
                 continue
             delay = outcome.retry_after if outcome.retry_after is not None else backoff_delay(
                 claim.attempt, rng=self._rng)
             self.settle.retries.append((fire, max(1, -(-int(delay * 1000) // 1000))))
             self.settle.errors[fire] = outcome.error or "failed"
-            log.info("fire %s attempt %s failed (%s); next try in %s s",
-                     fire.idempotency_key, claim.attempt, outcome.error, delay)
+            self._observe("retry", result, retry_in_s=self.settle.retries[-1][1])
+
+    def _observe(self, kind: str, result: Result, retry_in_s: int | None = None) -> None:
+        """The metrics and the log line of one attempt's outcome (already redacted). Lateness is
+        counted on first attempts only: a retry's delay is its backoff."""
+        fire, attempt, outcome = result.fire, result.claim.attempt, result.outcome
+        lateness_ms = self._lateness_ms.pop(fire, 0)
+        if kind == "delivered":
+            self._meter.count(metrics.FIRES_DELIVERED)
+        elif kind == "retry":
+            self._meter.count(metrics.FIRES_RETRIED)  # "failed" is counted where it is given up (the worker)
+        self._meter.time_ms(metrics.CALLBACK_DURATION, outcome.duration_ms)
+        if attempt == 1:
+            self._meter.time_ms(metrics.CALLBACK_LATENESS, lateness_ms)
+        logs.fire_outcome(outcome=kind, timer_id=fire.timer_id, app=fire.app, fire_ms=fire.fire_ms, attempt=attempt,
+                          idempotency_key=fire.idempotency_key, http_status=outcome.http_status,
+                          lateness_ms=lateness_ms, duration_ms=outcome.duration_ms, error=outcome.error,
+                          retry_in_s=retry_in_s)
 
 

@@ -27,6 +27,8 @@ from chalicelib.delivery.unit import GiveUp, Settle, Unit
 from chalicelib.fires.fire import MalformedFire, is_bucket, parse_message
 from chalicelib.fires.queue import FireQueue
 from chalicelib.fires.tasks import TaskRecords
+from chalicelib.observability import catalog as metrics
+from chalicelib.observability.meter import Meter
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Worker:
         max_early_seconds: float = MAX_EARLY_SECONDS,
         signing: SigningSecrets | None = None,
         pool_size: int = POOL_SIZE,
+        meter: Meter | None = None,
     ) -> None:
         self._notifier = notifier or Notifier()
         self._tasks = tasks or TaskRecords(sleep=sleep)
@@ -81,13 +84,17 @@ class Worker:
         self._claims = ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim")
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
+        self._meter = meter or Meter()
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
-        if len(records) == 1:
-            done = [self._handle_safely(records[0])]
-        else:
-            done = list(self._messages.map(self._handle_safely, records))
+        try:
+            if len(records) == 1:
+                done = [self._handle_safely(records[0])]
+            else:
+                done = list(self._messages.map(self._handle_safely, records))
+        finally:
+            self._meter.flush()  # one EMF line per invocation
         return {"batchItemFailures": [
             {"itemIdentifier": record["messageId"]} for record, ok in zip(records, done) if not ok
         ]}
@@ -109,6 +116,7 @@ class Worker:
             fires = parse_message(body)
         except MalformedFire as exc:
             self._queue.dead_letter(body, str(exc))
+            self._meter.count(metrics.FIRES_DEAD_LETTERED)
             return True
         bucket = is_bucket(body)
         last = receive_count(record) >= config.FIRE_QUEUE_MAX_RECEIVES
@@ -125,7 +133,8 @@ class Worker:
             return True
 
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
-                    claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng)
+                    claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
+                    meter=self._meter)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)
@@ -149,6 +158,7 @@ class Worker:
                        for fire, _ in settle.retries]
             for fire, _ in settle.busy:  # another worker holds it and will record it; only the message is parked
                 self._queue.dead_letter(fire.to_message(), f"{limit}; its claim was held by another worker")
+                self._meter.count(metrics.FIRES_DEAD_LETTERED)
         self._dead_letter(failed)
         if settle.crashed:
             raise settle.crashed
@@ -164,6 +174,8 @@ class Worker:
         for give_up in failed:
             fire = give_up.fire
             self._queue.dead_letter(fire.to_message(), give_up.reason)
+            self._meter.count(metrics.FIRES_DEAD_LETTERED)
+            self._meter.count(metrics.FIRES_FAILED)
             self._tasks.give_up(fire, to_ms(self._clock()), reason=give_up.reason if give_up.note else None,
                                 claim=give_up.claim)
             log.warning("fire %s failed for good: %s", fire.idempotency_key, give_up.reason)
@@ -179,6 +191,8 @@ class Worker:
             reason = f"gave up at the fire queue's last receive ({config.FIRE_QUEUE_MAX_RECEIVES}): {why}"
             for fire in fires:
                 self._queue.dead_letter(fire.to_message(), reason)
+                self._meter.count(metrics.FIRES_DEAD_LETTERED)
+                self._meter.count(metrics.FIRES_FAILED)
                 self._tasks.give_up(fire, to_ms(self._clock()), reason=reason)
             return True
         except Exception:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ from chalicelib.timers import lifecycle
 from chalicelib.timers.fire_schedule import FireSchedule
 from chalicelib.timers.options import options_of, schedule_of
 from chalicelib.fires.tasks import TaskRecords
+from chalicelib.observability import catalog as metrics
+from chalicelib.observability.meter import Meter
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +75,12 @@ class _DueTimer:
 
 class Tick:
     def __init__(self, queue: FireQueue | None = None, tasks: TaskRecords | None = None,
-                 clock: Clock = system_clock, threads: int = 16) -> None:
+                 clock: Clock = system_clock, threads: int = 16, meter: Meter | None = None) -> None:
         self._queue = queue or FireQueue(clock=clock)
         self._tasks = tasks or TaskRecords()
         self._clock = clock
         self._threads = threads
+        self._meter = meter or Meter()
         self._pool_lock = threading.Lock()
         self._pool_made: ThreadPoolExecutor | None = None
 
@@ -103,6 +107,7 @@ class Tick:
 
     def run(self) -> TickReport:
         """One tick over every shard of the due index."""
+        started = time.perf_counter()  # its duration is a metric: real time, whatever the clock
         now = self._clock()
         report = TickReport(window_end=self.window_end(now))
         due_before = self.due_before(now)
@@ -118,6 +123,11 @@ class Tick:
         log.info("tick: window_end=%s timers=%s enqueued=%s missed=%s raced=%s errors=%s",
                  report.window_end, report.timers, report.enqueued, report.missed, report.raced,
                  len(report.errors))
+        self._meter.count(metrics.TICK_TIMERS_READ, report.timers)
+        self._meter.count(metrics.TICK_FIRES_ENQUEUED, report.enqueued)
+        self._meter.count(metrics.FIRES_MISSED, report.missed)
+        self._meter.time_ms(metrics.TICK_DURATION, (time.perf_counter() - started) * 1000)
+        self._meter.flush()
         return report
 
     def schedule_timer(self, timer: TimerModel) -> None:

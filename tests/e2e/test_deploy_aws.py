@@ -70,7 +70,7 @@ def test_make_deploy_brings_up_the_whole_stage_and_is_safe_to_run_again(moto_ser
     session = boto3.session.Session(region_name="us-east-1")
     chalice = partial(run_chalice, stage=stage, region="us-east-1")
     said: list[str] = []
-    deploy(stage, session, chalice=chalice, echo=said.append, sleep=lambda _: None)
+    deploy(stage, session, chalice=chalice, echo=said.append, sleep=lambda _: None, alarm_email="oncall@example.com")
 
     with stage.active():
         assert resources.differences(session.client("dynamodb"), session.client("sqs")) == []
@@ -101,16 +101,34 @@ def test_make_deploy_brings_up_the_whole_stage_and_is_safe_to_run_again(moto_ser
         "/aws/lambda/xtimer-dev": 7, "/aws/lambda/xtimer-dev-tick": 7, "/aws/lambda/xtimer-dev-worker": 7}
     assert said[-1].startswith("Done. API: https://")
 
+    cloudwatch, sns = session.client("cloudwatch"), session.client("sns")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix="xtimer-dev-")["MetricAlarms"]}
+    assert set(alarms) == {f"xtimer-dev-{a}" for a in ("DeadLetterQueueAlarm", "FireQueueAgeAlarm", "TickNotRunningAlarm",
+                           "LatenessAlarm", "WorkerErrorsAlarm", "WorkerThrottlesAlarm", "TickErrorsAlarm",
+                           "TickThrottlesAlarm")}
+    [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":xtimer-dev-alarms")]
+    assert all(a["AlarmActions"] == [topic] for a in alarms.values())
+    assert alarms["xtimer-dev-WorkerErrorsAlarm"]["Dimensions"] == [{"Name": "FunctionName", "Value": "xtimer-dev-worker"}]
+    assert alarms["xtimer-dev-LatenessAlarm"]["Threshold"] == 1000.0
+    assert [s["Endpoint"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]] == [
+        "oncall@example.com"]
+    body = json.loads(cloudwatch.get_dashboard(DashboardName="xtimer-dev")["DashboardBody"])
+    assert {w["properties"]["region"] for w in body["widgets"]} == {"us-east-1"}
+
     said.clear()
     deploy(stage, session, chalice=chalice, echo=said.append, sleep=lambda _: None)
     assert "    all there already" in said
     assert any(line.endswith(": already set") for line in said)
     assert len(aws_lambda.list_event_source_mappings()["EventSourceMappings"]) == 1
+    assert len(cloudwatch.describe_alarms(AlarmNamePrefix="xtimer-dev-")["MetricAlarms"]) == len(alarms)
 
     said.clear()
     assert teardown.destroy(stage, session, delete_data_too=False, assume_yes=True, chalice=chalice,
                             confirm=lambda _: False, ask=lambda _: "", echo=said.append)
     assert aws_lambda.list_functions()["Functions"] == []
+    assert cloudwatch.describe_alarms(AlarmNamePrefix="xtimer-dev-")["MetricAlarms"] == []
+    assert cloudwatch.list_dashboards()["DashboardEntries"] == []
+    assert not [t for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":xtimer-dev-alarms")]
     assert "xtimer-dev-timers" in session.client("dynamodb").list_tables()["TableNames"]
     assert session.client("sqs").get_queue_url(QueueName="xtimer-dev-fires")["QueueUrl"]
 
