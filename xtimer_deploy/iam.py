@@ -27,31 +27,32 @@ from xtimer_deploy.stage import Stage
 # Resource keys: "table:<key>", "index:<key>/<index name>", "queue:<key>" (keys of
 # chalicelib.storage.resources.TABLES and QueueDefinition.key), and "logs" (the functions' log groups).
 GRANTS: dict[str, tuple[str, ...]] = {
-    # timers.py: create, update and delete (in transactions with the name item), get, enable,
+    # timers/store.py: create, update and delete (in transactions with the name item), get, enable,
     # disable; tick.py: the cursor; timers/reads.py: the worker's timers of a bucket
     "table:timers": ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
                      "dynamodb:UpdateItem"),
-    # timers.py: an app's timers, newest first (list)
+    # timers/store.py: an app's timers, newest first (list)
     "index:timers/by_app": ("dynamodb:Query",),
-    # tick.py: the due timers
+    # scheduling/tick.py: the due timers
     "index:timers/by_due": ("dynamodb:Query",),
-    # timers.py: the (app, name) uniqueness items and the per-app counter, in the same transactions
+    # timers/store.py: the (app, name) uniqueness items and the per-app counter, in the same transactions
     "table:timer_names": ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-    # tasks.py: claims, outcomes (in batches, and conditional ones near a lease's end), missed
+    # fires/tasks.py: claims, outcomes (in batches, and conditional ones near a lease's end), missed
     # fires, a timer's history
     "table:tasks": ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
                     "dynamodb:UpdateItem"),
-    # auth.py: the app of a caller's API key (keys are issued and revoked by xtimer_admin, with
+    # apps/keys.py: the app of a caller's API key (keys are issued and revoked by xtimer_admin, with
     # the operator's own permissions)
     "table:api_keys": ("dynamodb:GetItem",),
-    # signing.py: an app's callback signing secret, made on first use (rotated by xtimer_admin)
-    "table:apps": ("dynamodb:GetItem", "dynamodb:PutItem"),
-    # fire_queue.py: send fires (SendMessageBatch is authorized as SendMessage), retry later
+    # apps/secrets.py: an app's callback signing secrets, made on first use; the next secret is
+    # added to an app made before it existed (rotated by xtimer_admin)
+    "table:apps": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    # fires/queue.py: send fires (SendMessageBatch is authorized as SendMessage), retry later
     "queue:fire_queue": ("sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:SendMessage")
     # Lambda's SQS trigger polls with the function's role (AWS Lambda developer guide, "Execution
     # role permissions" for SQS); DeleteMessageBatch is authorized as DeleteMessage.
     + ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
-    # fire_queue.py: park a fire for good
+    # fires/queue.py: park a fire for good
     "queue:dead_letter_queue": ("sqs:GetQueueUrl", "sqs:SendMessage"),
     # Lambda writes the functions' logs. No logs:CreateLogGroup: both deploy paths create the
     # groups with their retention (config.json log_retention_in_days); a group Lambda made would
