@@ -8,11 +8,11 @@ needs a process without them (this one, like every test process, runs patched mo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.support.moto_modes import run_script
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -62,9 +62,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(mode: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(SCRIPT, mode, timeout=120)
 
 
 @pytest.fixture(scope="module")

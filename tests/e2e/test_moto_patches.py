@@ -4,12 +4,11 @@ and this test process runs patched moto). The transaction patch's check is in te
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.support.moto_modes import run_script
 
 SCRIPT = textwrap.dedent("""
     import json, sys, threading
@@ -93,9 +92,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(mode: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(SCRIPT, mode, timeout=180)
 
 
 @pytest.fixture(scope="module")
