@@ -17,6 +17,7 @@ from chalicelib.api import auth, cross_site, envelope, openapi, pagination, repl
 from chalicelib.api.field_errors import R
 from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
                                      UpdateTimerRequest)
+from chalicelib.clock import rfc3339, rfc3339_ms
 from chalicelib.errors import ErrorCode, InvalidField, ServiceUnavailable, TimerNotFound, XtimerError
 from chalicelib.storage.transient import is_transient
 from chalicelib.timers.options import OptionError, check_options
@@ -160,7 +161,7 @@ def get_timer(call: Call) -> Response:
         **dict(views.timer_view(timer)),
         description=schedule.describe(),
         nextFireTimes=[] if timer.status == STATUS_COMPLETED else
-        [views.rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)],
+        [rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)],
         recent=replies.RecentCounts(**parts.tasks.recent_counts(timer_id, app)),
     ))
 
@@ -218,7 +219,7 @@ def get_tasks(call: Call) -> Response:
 @endpoint()
 def trigger_timer(call: Call) -> Response:
     fire = services().timers.trigger(*call.timer_ref())
-    return reply(replies.Triggered(timerId=fire.timer_id, fireTime=views.rfc3339_ms(fire.fire_ms),
+    return reply(replies.Triggered(timerId=fire.timer_id, fireTime=rfc3339_ms(fire.fire_ms),
                                    idempotencyKey=fire.idempotency_key))
 
 
@@ -235,7 +236,7 @@ def preview_cron(call: Call) -> Response:
         cron=schedule.cron,
         timezone=schedule.timezone,
         description=schedule.describe(),
-        nextFireTimes=[views.rfc3339(t) for t in schedule.next_fires(now, count)],
+        nextFireTimes=[rfc3339(t) for t in schedule.next_fires(now, count)],
     ))
 
 
@@ -246,7 +247,7 @@ def get_signing_secret(call: Call) -> Response:
     data = replies.SigningSecret(app=app, signingSecret=item.signing_secret)
     if item.previous_secret and (item.previous_until or 0) > services().clock():
         data.previousSecret = item.previous_secret
-        data.previousUntil = views.rfc3339(int(item.previous_until))
+        data.previousUntil = rfc3339(int(item.previous_until))
     return reply(data)
 
 

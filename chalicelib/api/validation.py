@@ -11,7 +11,6 @@ from typing import Any, Mapping
 
 from chalicelib.api.field_errors import parse
 from chalicelib.api.fields import LONE_SURROGATE, NESTED_TOO_DEEPLY, json_type, lone_surrogate
-from chalicelib.api.limits import *  # noqa: F403  (the limits, as validation.MAX_*)
 from chalicelib.api.limits import MAX_REQUEST_BYTES
 from chalicelib.api.requests import AppRef, CreateTimerRequest
 from chalicelib.errors import ErrorCode, InvalidField, XtimerError

@@ -3,7 +3,7 @@ chalicelib.api.replies, filled from the stored items."""
 from __future__ import annotations
 
 from chalicelib.api.replies import Callback, Task, Timer
-from chalicelib.clock import rfc3339, rfc3339_ms  # noqa: F401  (handlers use views.rfc3339)
+from chalicelib.clock import rfc3339, rfc3339_ms
 from chalicelib.fires.tasks import STATUS_NAMES
 from chalicelib.storage.models import TaskModel, TimerModel, headers_of
 
