@@ -89,6 +89,7 @@ class ServiceUnavailable(XtimerError):
     RETRY_AFTER_SECONDS = 2
 
     def __init__(self, incident: str) -> None:
+        self.retry_after = self.RETRY_AFTER_SECONDS
         super().__init__(
             ErrorCode.UNAVAILABLE,
             f"the service is briefly unavailable (its storage or queue is busy or unreachable; incident "

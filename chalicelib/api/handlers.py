@@ -100,9 +100,7 @@ def endpoint(public: bool = False) -> Callable[[Callable[[Call], Response]], Cal
                 incident = uuid.uuid4().hex[:12]
                 if is_transient(exc):  # throttled or a passing AWS failure, after the SDK's retries
                     log.warning("unavailable %s: %r", incident, exc, exc_info=True)
-                    reply = error_reply(ServiceUnavailable(incident))
-                    reply.headers["Retry-After"] = str(ServiceUnavailable.RETRY_AFTER_SECONDS)
-                    return reply
+                    return error_reply(ServiceUnavailable(incident))
                 log.exception("internal error %s", incident)
                 return error_reply(XtimerError(
                     ErrorCode.INTERNAL, f"internal error (incident {incident}); the request may be retried"))

@@ -140,7 +140,11 @@ class FireQueue:
         batches = [messages[i:i + BATCH_SIZE] for i in range(0, len(messages), BATCH_SIZE)]
         if not batches:
             return 0
-        url = self.url()
+        try:
+            url = self.url()
+        except Exception as exc:  # the queue is missing or SQS unreachable: nothing was sent
+            raise QueueSendError(f"{sum(m.fires for m in messages)} fires not enqueued: the fire queue's "
+                                 f"URL could not be read: {exc!r}") from exc
         if len(batches) == 1 or threads <= 1:
             for batch in batches:
                 self._send_batch(url, batch)

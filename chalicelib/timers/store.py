@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from dataclasses import dataclass
 from typing import ContextManager, Protocol
 
@@ -18,9 +19,10 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib import config
 from chalicelib.clock import Clock, system_clock, to_ms
-from chalicelib.errors import (DuplicateTimerName, ErrorCode, InvalidField, QuotaExceeded, TimerNotFound,
-                               VersionConflict, XtimerError)
+from chalicelib.errors import (DuplicateTimerName, ErrorCode, InvalidField, QuotaExceeded,
+                               ServiceUnavailable, TimerNotFound, VersionConflict, XtimerError)
 from chalicelib.fires.fire import Fire
+from chalicelib.fires.queue import QueueSendError
 from chalicelib.storage import paging
 from chalicelib.storage.transaction import NamedTransaction, transaction
 from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
@@ -344,7 +346,12 @@ class TimerStore:
             fire_ms += 1  # whole seconds are the scheduled fires' keys
         fire = Fire(timer_id=int(timer.id), app=app, fire_ms=fire_ms, generation=int(timer.generation),
                     manual=True)
-        self._queue.send([fire])
+        try:
+            self._queue.send([fire])
+        except QueueSendError as exc:  # nothing was acknowledged: the caller may simply retry
+            incident = uuid.uuid4().hex[:12]
+            log.warning("manual run of timer %s not enqueued, incident %s: %s", timer_id, incident, exc)
+            raise ServiceUnavailable(incident) from exc
         return fire
 
 

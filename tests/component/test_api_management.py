@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib import config
 from chalicelib.errors import ErrorCode
+from chalicelib.storage import aws
 from chalicelib.wiring import Services
 from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
 from tests.support.fake_clock import FakeClock, at
@@ -214,6 +216,16 @@ def test_trigger_runs_a_disabled_timer_once_and_records_it(
     assert call.header("X-Xtimer-Idempotency-Key") == reply["data"]["idempotencyKey"]
     [task] = get(client, f"/xtimer/getTasks?id={timer_id}&app=billing")[1]["data"]["tasks"]
     assert task["manual"] is True and task["statusName"] == "succeeded"
+
+
+def test_a_run_now_that_cannot_be_queued_answers_503_to_retry_not_500(client: Client) -> None:
+    timer_id = create(client)
+    sqs = aws.sqs()
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"])
+    response = client.http.get(f"/xtimer/triggerTimer?id={timer_id}&app=billing")
+    reply = json.loads(response.body)
+    assert response.status_code == 503 and reply["code"] == ErrorCode.UNAVAILABLE
+    assert "retry" in reply["message"] and response.headers["Retry-After"] == "2"
 
 
 def test_preview_validates_and_lists_the_next_fires(client: Client) -> None:
