@@ -132,6 +132,12 @@ def auth_required() -> bool:
     return value in {"required", "on", "true", "1"}
 
 
+def allowed_hosts() -> frozenset[str]:
+    """Host names (without port) an unauthenticated stage answers besides loopback ones
+    (XTIMER_ALLOWED_HOSTS, comma-separated); see chalicelib.api.cross_site."""
+    return frozenset(h.strip().lower() for h in _env("XTIMER_ALLOWED_HOSTS", "").split(",") if h.strip())
+
+
 def max_timers_per_app() -> int:
     return max(_env_int("XTIMER_MAX_TIMERS_PER_APP", 10_000), 1)
 

@@ -8,6 +8,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.errors import ErrorCode
+from chalicelib.wiring import Services
 from tests.support.api_helpers import client, post, timer  # noqa: F401  (client is a fixture)
 
 HOST = {"Host": "127.0.0.1:8000"}
@@ -48,3 +49,39 @@ def test_cross_site_browser_requests_are_refused(client: Client, headers: dict[s
 def test_same_origin_and_non_browser_requests_pass(client: Client, headers: dict[str, str]) -> None:
     timer_id = created(client)
     assert call(client, "GET", f"/xtimer/triggerTimer?id={timer_id}&app=billing", headers)[0] == 200
+
+
+@pytest.mark.parametrize("host", ["rebound.example:8000", "rebound.example", "192.168.1.20:8000", "0.0.0.0:8000"])
+def test_without_authentication_a_foreign_host_is_refused_as_dns_rebinding_would_send_it(
+    client: Client, host: str
+) -> None:
+    # A page whose name was re-pointed at 127.0.0.1 makes same-origin requests with its own Host.
+    timer_id = created(client)
+    status, reply = call(client, "GET", f"/xtimer/triggerTimer?id={timer_id}&app=billing",
+                         {"Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"})
+    assert status == 403 and reply["code"] == ErrorCode.FORBIDDEN
+    assert "XTIMER_ALLOWED_HOSTS" in reply["message"] and "127.0.0.1" in reply["message"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000", "127.0.0.2",
+                                  "xtimer.localhost:8000"])
+def test_without_authentication_loopback_hosts_are_answered(client: Client, host: str) -> None:
+    timer_id = created(client)
+    assert call(client, "GET", f"/xtimer/getTimer?id={timer_id}&app=billing", {"Host": host})[0] == 200
+
+
+def test_a_host_listed_in_xtimer_allowed_hosts_is_answered(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    timer_id = created(client)
+    monkeypatch.setenv("XTIMER_ALLOWED_HOSTS", "devbox.lan, other.lan")
+    assert call(client, "GET", f"/xtimer/getTimer?id={timer_id}&app=billing", {"Host": "devbox.lan:8000"})[0] == 200
+    assert call(client, "GET", f"/xtimer/getTimer?id={timer_id}&app=billing", {"Host": "third.lan:8000"})[0] == 403
+
+
+def test_with_authentication_any_host_is_answered_as_a_deployed_stage_is_reached(
+    client: Client, service: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XTIMER_AUTH", "required")
+    key = service.keys.issue("billing")[0]
+    response = client.http.get("/xtimer/getAppTimers?app=billing",
+                               headers={"Host": "abc123.execute-api.eu-west-1.amazonaws.com", "X-Xtimer-Key": key})
+    assert response.status_code == 200, response.body
