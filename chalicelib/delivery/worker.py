@@ -42,11 +42,12 @@ CLAIM_THREADS = 32
 (the local stack) answers one request at a time: with one per callback thread, 300 claims in
 flight at once took the local stack 6 s before the first call could go out."""
 
-MESSAGE_THREADS = 640
+MESSAGE_THREADS = 1280
 """Messages handled at once per process: the local stack runs up to 64 batches of 10 messages at
-once (xtimer_local.poller.Invocations), and every message of them has its own thread, which waits
-until its second and for its calls: with fewer, the messages of one batch would queue behind
-another batch's message held by a hanging receiver. Threads start only when needed."""
+once, and as many more long ones (xtimer_local.poller.Invocations), and every message of them has
+its own thread, which waits until its second and for its calls: with fewer, the messages of one
+batch would queue behind another batch's message held by a hanging receiver. Threads start only
+when needed; on Lambda a container handles one batch (10 messages) at a time."""
 
 MAX_EARLY_SECONDS = 7.0
 """A message seen more than this before its fire goes back to the queue instead of waiting
