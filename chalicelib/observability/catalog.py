@@ -6,7 +6,7 @@ it, so renaming a metric here renames it everywhere, and a name that exists only
 cannot be written.
 
 Dimensions are the stage and the emitting function only (`DIMENSIONS`): a stage with 10,000
-apps has the same dozen metric streams as one with a single app. Per-app figures are in the
+apps has the same fourteen metric streams as one with a single app. Per-app figures are in the
 task records and the API (getTasks), not in CloudWatch dimensions.
 """
 from __future__ import annotations
