@@ -166,13 +166,23 @@ class Lanes:
             with self._cond:
                 while True:
                     now = self._monotonic()
-                    expired = [w for w in self._waiting if w.deadline <= now]
-                    if expired:
-                        reasons = [self._full(w.lane) or "its lane was full" for w in expired]
+                    due = [w for w in self._waiting if w.deadline <= now]
+                    if due:
                         self._waiting = [w for w in self._waiting if w.deadline > now]
+                        started, expired, reasons = [], [], []
+                        for waiting in due:  # one whose lane has room after all starts instead
+                            why = self._full(waiting.lane)
+                            if why is None:
+                                self._take(waiting.lane)
+                                started.append(waiting)
+                            else:
+                                expired.append(waiting)
+                                reasons.append(why)
                         break
                     soonest = min((w.deadline for w in self._waiting), default=None)
                     self._cond.wait(None if soonest is None else max(0.001, soonest - now))
+            for waiting in started:
+                self._pool.submit(self._run, waiting.lane, waiting.run)
             for waiting, why in zip(expired, reasons):
                 waiting.expire(why)
 

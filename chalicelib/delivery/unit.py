@@ -199,7 +199,13 @@ class Unit:
         it is still ours), so the fire's next message claims it as if this attempt never began."""
         fire = deferred.fire
         reason = f"deferred for {fairness.DEFER_SECONDS} s, no call made: {deferred.why}"
-        if self._tasks.release(fire, deferred.claim, reason=reason):
+        try:
+            released = self._tasks.release(fire, deferred.claim, reason=reason)
+        except Exception as exc:  # the claim stays ours until its lease ends; then the fire is claimed again
+            log.error("fire %s: its claim could not be released: %r", fire.idempotency_key, exc)
+            self.settle.crashed = exc
+            return
+        if released:  # else it was taken over: the new holder carries on
             self.settle.deferred.append((fire, fairness.DEFER_SECONDS))
             self._meter.count(metrics.FIRES_DEFERRED)
             log.info("fire %s %s", fire.idempotency_key, reason)
