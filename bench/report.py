@@ -472,8 +472,8 @@ def _fairness_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
 # The report's sections in order; each takes the suite's document and the plots' prefix and gives
 # its lines, none when its part is not in the document (a failed step).
 SUITE_SECTIONS: tuple[Callable[[dict[str, Any], str], list[str]], ...] = (
-    _suite_header, _precision_section, _herd_section, _fairness_section, _scale_section, _costs_section, _throughput_section,
-    _aws_model_section)
+    _suite_header, _precision_section, _herd_section, _fairness_section, _scale_section, _costs_section,
+    _throughput_section, _aws_model_section)
 
 
 def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:

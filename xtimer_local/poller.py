@@ -196,13 +196,15 @@ class Invocations:
 
     def _move_long_ones(self) -> None:
         """Every quarter of `slow_after`: the batches running longer than it give their slots back."""
-        assert self._long is not None
+        overflow = self._long
+        if overflow is None:
+            return
         while True:
             time.sleep(self._slow_after / 4)
             now = time.monotonic()
             with self._idle:
                 for number, started in sorted(self._started.items(), key=lambda item: item[1]):
-                    if now - started < self._slow_after or not self._long.acquire(blocking=False):
+                    if now - started < self._slow_after or not overflow.acquire(blocking=False):
                         break
                     del self._started[number]
                     self._slots.release()

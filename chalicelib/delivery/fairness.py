@@ -137,7 +137,8 @@ class Lanes:
     def _full(self, lane: Lane) -> str | None:
         """Why `lane` has no room now (None: it has). Called with the lock held."""
         if self._apps[lane.app] >= (cap := config.max_inflight_per_app()):
-            return f"app {lane.app!r} has {self._apps[lane.app]} callbacks in flight (XTIMER_MAX_INFLIGHT_PER_APP={cap})"
+            return (f"app {lane.app!r} has {self._apps[lane.app]} callbacks in flight "
+                    f"(XTIMER_MAX_INFLIGHT_PER_APP={cap})")
         if self._hosts[lane.host] >= (cap := config.max_inflight_per_host()):
             return (f"host {lane.host} has {self._hosts[lane.host]} callbacks in flight "
                     f"(XTIMER_MAX_INFLIGHT_PER_HOST={cap})")

@@ -9,8 +9,8 @@
    waits for another's claim, and a slow or dead receiver holds back no other app's fires;
 4. write the outcomes as they come in, in batches (TaskRecords.record_many).
 
-What is left (retries, fires held elsewhere, fires deferred by a full lane, fires failed for good) is handed back in a Settle;
-the worker decides how each travels on (chalicelib.delivery.worker).
+What is left (retries, fires held elsewhere, fires deferred by a full lane, fires failed for
+good) is handed back in a Settle; the worker decides how each travels on (chalicelib.delivery.worker).
 """
 from __future__ import annotations
 
