@@ -196,8 +196,17 @@ class Unit:
 
     def _defer(self, deferred: Deferred) -> None:
         """Hand a fire whose lane stayed full back to the queue: claim released first (only while
-        it is still ours), so the fire's next message claims it as if this attempt never began."""
+        it is still ours), so the fire's next message claims it as if this attempt never began.
+        One deferred past the catch-up window fails for good instead (dead-lettered with the
+        reason, so `redrive` can bring it back): a lane that stays full must not keep a growing
+        number of fires going round the queue."""
         fire = deferred.fire
+        late_s = (to_ms(self._clock()) - fire.fire_ms) // 1000
+        if late_s > config.catch_up_seconds():  # a bound on being handed back while the lane stays full
+            self.settle.failed.append(GiveUp(
+                fire, f"deferred until {late_s} s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS="
+                      f"{config.catch_up_seconds()}), no call made: {deferred.why}", deferred.claim, note=True))
+            return
         reason = f"deferred for {fairness.DEFER_SECONDS} s, no call made: {deferred.why}"
         try:
             released = self._tasks.release(fire, deferred.claim, reason=reason)

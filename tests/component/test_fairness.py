@@ -23,7 +23,7 @@ from chalicelib.timers.spec import NotifyParams, TimerSpec
 from chalicelib.wiring import Services
 from tests.support.api_helpers import client, get  # noqa: F401 - the client fixture
 from tests.support.fake_clock import FakeClock, at
-from tests.support.pipeline import deliver, records
+from tests.support.pipeline import dead_letters, deliver, records
 from tests.support.receiver import Receiver, Request, Response
 
 SECOND = "2026-03-01T12:03:00"
@@ -220,3 +220,23 @@ def test_retries_keep_to_their_own_share_and_first_attempts_are_made_while_they_
     deliver(service)
     assert all(records(t)[0].status == task_status.SUCCEEDED for t in retried + first)
     assert calls_per_timer(fast) == {b: 1 for b in first}
+
+
+def test_a_fire_deferred_past_the_catch_up_window_fails_for_good_with_the_reason_and_is_dead_lettered(
+        service: Services, clock: FakeClock, events: Events, hanging: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"XTIMER_MAX_INFLIGHT_PER_APP": "1", "XTIMER_LANE_WAIT_MS": "0"}.items():
+        monkeypatch.setenv(name, value)
+    timers = make(service, "a", hanging, "0 3 12 * * *", 2)
+    clock.set(at("2026-03-01T12:02:00"))
+    service.tick.run()
+    [bucket] = messages(service)
+    clock.set(at("2026-03-01T12:08:01"))  # the worker was away: the fires are 301 s late, past the 300 s window
+    assert service.worker.handle([bucket]) == {"batchItemFailures": []}
+    assert events.seen.count("A called") == 1
+    [given_up] = [t for t in timers if records(t)[0].status == task_status.FAILED]
+    [task] = records(given_up)
+    assert task.attempts == 0
+    assert task.error == ("deferred until 301 s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS=300), "
+                          "no call made: app 'a' has 1 callbacks in flight (XTIMER_MAX_INFLIGHT_PER_APP=1)")
+    [parked] = dead_letters(service)
+    assert json.loads(parked["Body"])["timerId"] == given_up
