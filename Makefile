@@ -49,6 +49,10 @@ bench: $(INSTALLED)  ## issue 7's suite: precision vs a naive minute tick, scale
 bench-precision: $(INSTALLED)  ## callback lateness on the local stack: p50/p90/p99/max, early, duplicate, missing
 	$(PY) -m bench.precision $(ARGS)
 
+.PHONY: bench-fairness
+bench-fairness: $(INSTALLED)  ## issue 17: app B's lateness while app A's receiver hangs on every call, beside the baseline (ARGS=--quick)
+	$(PY) -m bench.fairness $(ARGS)
+
 .PHONY: bench-scale
 bench-scale: $(INSTALLED)  ## AWS requests, DynamoDB units and cost per fire, with idle timers (ARGS="--sizes 0,1000,10000,100000")
 	$(PY) -m bench.scale $(ARGS)

@@ -436,11 +436,44 @@ def _aws_model_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
             model_table(model), ""]
 
 
+TARGET_FAIRNESS_P99_MS = 250.0  # issue 17 (bench.fairness.TARGET_P99_MS)
+
+
+def fairness_table(doc: dict[str, Any]) -> list[str]:
+    """bench.fairness's runs, the baseline and the hang side by side."""
+    cfg = doc["config"]
+    lines = [f"`{doc['command']}`: app A has {cfg['a_timers']} timers every second towards a receiver that, in the "
+             f"hang run, holds every call until the run ends; app B has {cfg['b_timers']} timers every 2 s towards a "
+             f"receiver that answers at once; B's fires due in a {cfg['window_s']} s window, each run on a fresh "
+             f"local stack. Target: B's p99 <= {TARGET_FAIRNESS_P99_MS:.0f} ms during the hang, none missing.", "",
+             "| run | B late p50 | B late p99 | B max | B missing | B doubled | calls to A (first attempts) "
+             "| deferred | short-circuited | target |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for key in ("baseline", "hang"):
+        r = doc.get(key)
+        if not r:
+            continue
+        lat, c = r["b"]["lateness_ms"], r["counters"]
+        lines.append(f"| {'A hangs' if r['hang'] else 'baseline (A answers)'} | {_ms(lat['p50'])} ms | "
+                     f"{_ms(lat['p99'])} ms | {_ms(lat['max'])} ms | {r['b']['missing']} of {r['b']['expected']} | "
+                     f"{r['b']['doubled']} | {r['a']['calls']} ({r['a']['first_attempts']}) | "
+                     f"{c.get('fires_deferred', 0):.0f} | {c.get('callbacks_short_circuited', 0):.0f} | "
+                     f"{'met' if r['target']['met'] else '**not met**'} |")
+    return lines + [""]
+
+
+def _fairness_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
+    """bench.fairness: one app's hanging receiver against another app's lateness (issue 17)."""
+    if not doc.get("fairness"):
+        return []
+    return ["## Fairness: app B's lateness while app A's receiver hangs", "", *fairness_table(doc["fairness"])]
+
+
 # The report's sections in order; each takes the suite's document and the plots' prefix and gives
 # its lines, none when its part is not in the document (a failed step).
 SUITE_SECTIONS: tuple[Callable[[dict[str, Any], str], list[str]], ...] = (
-    _suite_header, _precision_section, _herd_section, _scale_section, _costs_section, _throughput_section,
-    _aws_model_section)
+    _suite_header, _precision_section, _herd_section, _fairness_section, _scale_section, _costs_section,
+    _throughput_section, _aws_model_section)
 
 
 def suite_markdown(doc: dict[str, Any], image_prefix: str = "") -> str:

@@ -2,8 +2,8 @@
 minute path, cost per million fires against EventBridge Scheduler and Step Functions, and
 throughput, in one run with one report.
 
-    python -m bench.suite            # make bench: about 15 minutes on 2 cores
-    python -m bench.suite --quick    # make bench ARGS=--quick: under 3 minutes
+    python -m bench.suite            # make bench: about 20 minutes on 2 cores
+    python -m bench.suite --quick    # make bench ARGS=--quick: about 5 minutes
 
 Writes bench/results/suite-<time>/ (or --out): suite.json, report.md, lateness.png, rates.png,
 work.png, the scale and throughput runs' own files, and the stacks' logs under raw/; and copies
@@ -15,6 +15,9 @@ Steps, full (quick):
    the window's minutes (not in quick); each with the naive minute tick beside it; then the herd
    (bench.load: 300 timers all due at second 0, also in quick) and the bare loop (bench.bareloop:
    the same callbacks from a plain thread pool, no AWS: what this machine can send at all);
+   the fairness series (bench.fairness, issue 17): app B's lateness while app A's receiver hangs on
+   every call, and the same run without the hang, each on a fresh stack (A 10 timers, a 90 s
+   window; quick: 5 timers, 30 s);
 2. scale (bench.scale, a subprocess): 0, 1,000, 10,000 and 100,000 idle timers (0 and 1,000),
    XTIMER_ENQUEUE_AHEAD_SECONDS 120; then the sparse scenario alone at the deployed 600 s for
    the cost (quick: the cost at 120 s, from the same run);
@@ -38,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import aws_model, costs, machine, plots, report, series
+from bench import aws_model, costs, fairness, machine, plots, report, series
 from bench.precision import log
 
 
@@ -50,6 +53,7 @@ class Plan:
     throughput: list[str]
     herd: list[str] = field(default_factory=lambda: ["--timers", "300", "--spread", "1", "--drain", "60"])
     bareloop: list[str] = field(default_factory=lambda: ["--callbacks", "3000", "--threads", "64"])
+    fairness: fairness.FairnessConfig = fairness.FULL
     notes: list[str] = field(default_factory=list)
     cost_note: str = ""
 
@@ -75,6 +79,7 @@ QUICK = Plan(
     scale_flat=["--sizes", "0,1000", "--ahead", "120", "--minutes", "2"],
     scale_cost=None,
     throughput=["--tick-timers", "500", "--worker-fires", "300"],
+    fairness=fairness.QUICK,
     notes=["quick mode: 30 s windows, 1 and 100 timers only, scale with 0 and 1,000 idle timers"],
     cost_note="quick mode: the cost at XTIMER_ENQUEUE_AHEAD_SECONDS=120, as the local stack (deployed: 600, "
               "which writes each cursor less often: cheaper, the sparse scenario most)",
@@ -151,7 +156,8 @@ def new_document(args: argparse.Namespace, argv: list[str], plan: Plan, out: Pat
         "command": "python -m bench.suite" + (" " + shlex.join(argv) if argv else ""),
         "machine": machine.describe(), "out": str(out), "steps": [], "series": [], "scale": {},
         "plan": {"series": [s.__dict__ for s in plan.series], "scale_flat": plan.scale_flat,
-                 "scale_cost": plan.scale_cost, "throughput": plan.throughput, "notes": plan.notes},
+                 "scale_cost": plan.scale_cost, "throughput": plan.throughput, "fairness": plan.fairness.__dict__,
+                 "notes": plan.notes},
     }
 
 
@@ -230,6 +236,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     step = Steps(doc["steps"])
     doc["series"] = run_series(plan, out, step, progress=not args.no_progress)
     doc["herd"] = step("herd: 300 timers due at second 0", lambda: run_herd(plan, out))
+    doc["fairness"] = step("fairness: app B while app A's receiver hangs (and the baseline)",
+                           lambda: fairness.run(plan.fairness, out / "raw"))
     doc["bareloop"] = step("bare loop: the same callbacks from a plain thread pool", lambda: run_bareloop(plan, out))
     doc["scale"] = run_scales(plan, out, step)
     doc["throughput"] = step("throughput: one tick, one worker process",

@@ -161,3 +161,24 @@ def test_the_report_shows_each_series_its_naive_ratio_the_costs_and_the_plots() 
     assert "| Amazon EventBridge Scheduler (price) | 1 invocation | **1.00** |" in text
     assert "| 3 state transitions | **75.00** |" in text
     assert "## Throughput" not in text  # its step failed: no section, the step table says why
+
+
+def _fairness_run(hang: bool, p99: float, missing: int) -> dict:
+    return {"hang": hang, "b": {"expected": 75, "lateness_ms": {"p50": 30.0, "p99": p99, "max": p99 + 5},
+                                "missing": missing, "doubled": 0},
+            "a": {"calls": 40, "first_attempts": 30},
+            "counters": {"fires_deferred": 12.0, "callbacks_short_circuited": 250.0},
+            "target": {"p99_ms": 250.0, "met": p99 <= 250 and missing == 0}}
+
+
+def test_the_report_shows_the_fairness_series_beside_its_baseline() -> None:
+    fairness = {"command": "python -m bench.fairness", "benchmark": "fairness",
+                "config": {"a_timers": 10, "b_timers": 5, "window_s": 90},
+                "baseline": _fairness_run(False, 40.0, 0), "hang": _fairness_run(True, 900.0, 2)}
+    from bench.report import SUITE_SECTIONS, _fairness_section
+    assert _fairness_section in SUITE_SECTIONS and not _fairness_section({}, "")  # no section when its step failed
+    section = "\n".join(_fairness_section({"fairness": fairness}, ""))
+    assert section.startswith("## Fairness: app B's lateness while app A's receiver hangs")
+    rows = [line for line in section.splitlines() if line.startswith("| baseline") or line.startswith("| A hangs")]
+    assert rows == ["| baseline (A answers) | 30 ms | 40 ms | 45 ms | 0 of 75 | 0 | 40 (30) | 12 | 250 | met |",
+                    "| A hangs | 30 ms | 900 ms | 905 ms | 2 of 75 | 0 | 40 (30) | 12 | 250 | **not met** |"]

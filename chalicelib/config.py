@@ -163,3 +163,38 @@ def metrics_sink() -> str:
         raise RuntimeError(f"environment variable XTIMER_METRICS must be one of {', '.join(METRICS_SINKS)}, "
                            f"got {value!r}")
     return value
+
+
+def max_inflight_per_app() -> int:
+    """Callbacks of one app in flight at once in one worker process (chalicelib.delivery.fairness).
+    32 is an eighth of the worker's 256 call threads: an app whose receiver hangs holds at most
+    that share, and a second's bucket of 25 first attempts still goes out at once."""
+    return max(_env_int("XTIMER_MAX_INFLIGHT_PER_APP", 32), 1)
+
+
+def max_inflight_per_host() -> int:
+    """Callbacks to one receiver (host and port) in flight at once in one worker process: a
+    quarter of the call threads, more than one app's share since apps may share a receiver."""
+    return max(_env_int("XTIMER_MAX_INFLIGHT_PER_HOST", 64), 1)
+
+
+def max_inflight_retries() -> int:
+    """Retries (attempt 2 and later) in flight at once in one worker process, all apps together:
+    a quarter of the call threads, so a storm of retries leaves the rest to first attempts."""
+    return max(_env_int("XTIMER_MAX_INFLIGHT_RETRIES", 64), 1)
+
+
+def lane_wait_ms() -> int:
+    """How long a callback over its app's, host's or the retries' cap waits in its lane for room
+    before its fire is handed back to the queue (0: at once)."""
+    return min(max(_env_int("XTIMER_LANE_WAIT_MS", 1000), 0), 10_000)
+
+
+def breaker_failures() -> int:
+    """Timeouts or connection failures in a row that open a receiver host's circuit."""
+    return max(_env_int("XTIMER_BREAKER_FAILURES", 5), 1)
+
+
+def breaker_open_seconds() -> int:
+    """How long an open circuit refuses calls before it lets one probe through."""
+    return max(_env_int("XTIMER_BREAKER_OPEN_SECONDS", 30), 1)

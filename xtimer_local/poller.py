@@ -2,8 +2,10 @@
 worker's handler as a Lambda SQS event, delete what the handler did not report as failed."""
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -116,24 +118,42 @@ def drain(sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, max_rou
     raise RuntimeError(f"queue still not empty after {max_rounds} rounds")
 
 
+SLOW_AFTER_SECONDS = 8.0
+"""A batch still running after this long gives its slot back (xtimer_local.poller.Invocations):
+longer than any batch waits for its fires' second (the worker sends back a message seen more
+than MAX_EARLY_SECONDS, 7 s, early), so only a batch held by a slow callback moves."""
+
+
 class Invocations:
-    """Lambda's concurrency, locally: at most `limit` batches are being handled at once.
+    """Lambda's concurrency, locally: at most `limit` batches are started and running at once.
 
     The worker holds each message until its fire second (it shows up about a second early) and
     returns only when the last callback of its batch is made, so a poller that waited for its
     batch would stop receiving for that long: with a few pollers, fires pile up in the queue
     once more than pollers x 10 of them are due within a second. Lambda runs many invocations
     at once; so does this.
+
+    A batch still running after `slow_after` seconds (a callback of it hangs, up to the
+    notifier's 13 s budget) gives its slot back and runs on as one of at most `overflow` long
+    invocations, as Lambda starts more invocations while some run long; so batches held by one
+    app's hanging receiver do not stop the pollers from receiving everyone else's fires. With
+    the overflow used up, a long batch keeps its slot.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, overflow: int | None = None, slow_after: float = SLOW_AFTER_SECONDS) -> None:
         if limit < 1:
             raise ValueError("concurrency must be at least 1")
         self.limit = limit
+        self.overflow = limit if overflow is None else max(0, overflow)
+        self._slow_after = slow_after
         self._slots = threading.BoundedSemaphore(limit)
-        self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="invocation")
+        self._long = threading.BoundedSemaphore(self.overflow) if self.overflow else None
+        self._pool = ThreadPoolExecutor(max_workers=limit + self.overflow, thread_name_prefix="invocation")
         self._running = 0
         self._idle = threading.Condition()
+        self._started: dict[int, float] = {}  # invocation number -> time.monotonic() at its start, holding a slot
+        self._numbers = itertools.count()
+        self._watch: threading.Thread | None = None
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no invocation runs; False if some still do after `timeout` seconds."""
@@ -148,20 +168,46 @@ class Invocations:
         self._slots.release()
 
     def run(self, function: Callable[[], None]) -> None:
-        """Run `function` on a reserved slot, freeing the slot when it returns."""
+        """Run `function` on a reserved slot, freeing the slot when it returns (or, if it runs
+        long, once it moved to the overflow)."""
+        number = next(self._numbers)
+
         def invoke() -> None:
             try:
                 function()
             except Exception:
                 log.exception("invocation failed")
             finally:
-                self._slots.release()
                 with self._idle:
+                    held_slot = self._started.pop(number, None) is not None
                     self._running -= 1
                     self._idle.notify_all()
+                if held_slot:
+                    self._slots.release()
+                elif self._long is not None:
+                    self._long.release()
         with self._idle:
             self._running += 1
+            self._started[number] = time.monotonic()
+            if self._long is not None and self._watch is None:
+                self._watch = threading.Thread(target=self._move_long_ones, name="invocations-watch", daemon=True)
+                self._watch.start()
         self._pool.submit(invoke)
+
+    def _move_long_ones(self) -> None:
+        """Every quarter of `slow_after`: the batches running longer than it give their slots back."""
+        overflow = self._long
+        if overflow is None:
+            return
+        while True:
+            time.sleep(self._slow_after / 4)
+            now = time.monotonic()
+            with self._idle:
+                for number, started in sorted(self._started.items(), key=lambda item: item[1]):
+                    if now - started < self._slow_after or not overflow.acquire(blocking=False):
+                        break
+                    del self._started[number]
+                    self._slots.release()
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)

@@ -5,11 +5,12 @@
 2. claim each fire with its own conditional write (chalicelib.fires.tasks), on the worker's claim
    pool; a fire done already is dropped, one held by a live claim elsewhere is left for later;
 3. as soon as a fire is claimed, a thread of the worker's callback pool waits for its second and
-   calls; so no fire waits for another's claim, and a slow or dead receiver holds back no other;
+   calls through the fire's lane and its host's breaker (chalicelib.delivery.fairness); so no fire
+   waits for another's claim, and a slow or dead receiver holds back no other app's fires;
 4. write the outcomes as they come in, in batches (TaskRecords.record_many).
 
-What is left (retries, fires held elsewhere, fires failed for good) is handed back in a Settle;
-the worker decides how each travels on (chalicelib.delivery.worker).
+What is left (retries, fires held elsewhere, fires deferred by a full lane, fires failed for
+good) is handed back in a Settle; the worker decides how each travels on (chalicelib.delivery.worker).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from typing import Callable
 from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, to_ms
+from chalicelib.delivery import fairness
+from chalicelib.delivery.fairness import Fairness
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.fires.fire import Fire
@@ -56,11 +59,20 @@ class GiveUp:
     note: bool = False  # the reason replaces the task's error (else the last attempt's error stays)
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A claimed fire whose lane stayed full: its claim is to be released and the fire handed back."""
+    fire: Fire
+    claim: Claim
+    why: str
+
+
 @dataclass
 class Settle:
     """What a unit leaves for the worker to do."""
     retries: list[tuple[Fire, int]] = field(default_factory=list)  # failed attempts: (fire, backoff s)
     busy: list[tuple[Fire, int]] = field(default_factory=list)  # held by a live claim: (fire, s to its end)
+    deferred: list[tuple[Fire, int]] = field(default_factory=list)  # lane full, claim released: (fire, delay s)
     failed: list[GiveUp] = field(default_factory=list)
     errors: dict[Fire, str] = field(default_factory=dict)  # the last error of each retry
     made: int = 0  # calls made
@@ -70,11 +82,13 @@ class Settle:
 class Unit:
     def __init__(self, fires: list[Fire], *, tasks: TaskRecords, notifier: Notifier, signing: SigningSecrets,
                  claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
-                 sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None) -> None:
+                 sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None,
+                 fairness: Fairness | None = None) -> None:
         self._fires = fires
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self._meter = meter or Meter()
+        self._fairness = fairness or Fairness(calls, clock)
         self._lateness_ms: dict[Fire, int] = {}  # how late each call left (metrics and the log line)
         self.settle = Settle()
         self._timer_of: dict[Fire, TimerModel] = {}
@@ -112,22 +126,12 @@ class Unit:
 
         No fire waits for another's claim, and no call for another's answer. Claims have a pool
         of their own, smaller: DynamoDB (and moto, which answers one request at a time) gains
-        nothing from hundreds of them in flight, and a call must not wait behind them."""
-        if len(live) == 1:
-            fire, timer = live[0]
-            claim = self._claim(fire)
-            if claim is not None:
-                self._write([self._wait_and_call(fire, timer, claim, secrets[fire.app])])
-            return
-        done: queue.Queue[Result | BaseException | None] = queue.Queue()
+        nothing from hundreds of them in flight, and a call must not wait behind them. Each call
+        goes through its lane (chalicelib.delivery.fairness): a call over its app's, host's or the
+        retries' cap waits there without a thread, and is handed back (`_defer`) if it waits too long."""
+        done: queue.Queue[Result | Deferred | BaseException | None] = queue.Queue()
 
-        def call(fire: Fire, timer: TimerModel, claim: Claim) -> None:
-            try:
-                done.put(self._wait_and_call(fire, timer, claim, secrets[fire.app]))
-            except BaseException as exc:  # a crash mid-call: its fire stays claimed until the lease ends
-                done.put(exc)
-
-        def claim_then_call(fire: Fire, timer: TimerModel) -> None:
+        def claim_then_call(fire: Fire, timer: TimerModel, inline: bool) -> None:
             try:
                 claim = self._claim(fire)
             except BaseException as exc:
@@ -135,11 +139,16 @@ class Unit:
                 return
             if claim is None:
                 done.put(None)
+            elif inline:  # a single fire: its message's thread waits and calls
+                self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
             else:
-                self._calls.submit(call, fire, timer, claim)
+                self._calls.submit(self._wait_and_enter, fire, timer, claim, secrets[fire.app], done)
 
-        for fire, timer in live:
-            self._claims.submit(claim_then_call, fire, timer)
+        if len(live) == 1:
+            claim_then_call(*live[0], inline=True)
+        else:
+            for fire, timer in live:
+                self._claims.submit(claim_then_call, fire, timer, False)
         left = len(live)
         while left:
             arrived = [done.get()]
@@ -154,7 +163,61 @@ class Unit:
                 if isinstance(item, BaseException):
                     log.error("a fire's claim or callback crashed: %r", item)
                     self.settle.crashed = item
+                elif isinstance(item, Deferred):
+                    self._defer(item)
             self._write([item for item in arrived if isinstance(item, Result)])
+
+    def _wait_and_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
+                        done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
+        """Wait for the fire's second, then call through its host's breaker and its lane; exactly
+        one item for the fire goes into `done`."""
+        try:
+            remaining = fire.due_time - self._clock()
+            if remaining > 0:
+                self._sleep(remaining)
+            host = fairness.host_of(timer.notify.url)
+            refused = self._fairness.breakers.refuse(host)
+            if refused is not None:
+                self._meter.count(metrics.CALLBACKS_SHORT_CIRCUITED)
+                self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
+                done.put(Result(fire, claim, fairness.short_circuited(refused), NOT_RUN, to_ms(self._clock())))
+                return
+
+            def run() -> None:
+                try:
+                    done.put(self._call(fire, timer, claim, secrets, host))
+                except BaseException as exc:  # a crash mid-call: its fire stays claimed until the lease ends
+                    done.put(exc)
+
+            self._fairness.lanes.enter(fairness.Lane(fire.app, host, retry=claim.attempt > 1), run,
+                                       lambda why: done.put(Deferred(fire, claim, why)))
+        except BaseException as exc:
+            done.put(exc)
+
+    def _defer(self, deferred: Deferred) -> None:
+        """Hand a fire whose lane stayed full back to the queue: claim released first (only while
+        it is still ours), so the fire's next message claims it as if this attempt never began.
+        One deferred past the catch-up window fails for good instead (dead-lettered with the
+        reason, so `redrive` can bring it back): a lane that stays full must not keep a growing
+        number of fires going round the queue."""
+        fire = deferred.fire
+        late_s = (to_ms(self._clock()) - fire.fire_ms) // 1000
+        if late_s > config.catch_up_seconds():  # a bound on being handed back while the lane stays full
+            self.settle.failed.append(GiveUp(
+                fire, f"deferred until {late_s} s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS="
+                      f"{config.catch_up_seconds()}), no call made: {deferred.why}", deferred.claim, note=True))
+            return
+        reason = f"deferred for {fairness.DEFER_SECONDS} s, no call made: {deferred.why}"
+        try:
+            released = self._tasks.release(fire, deferred.claim, reason=reason)
+        except Exception as exc:  # the claim stays ours until its lease ends; then the fire is claimed again
+            log.error("fire %s: its claim could not be released: %r", fire.idempotency_key, exc)
+            self.settle.crashed = exc
+            return
+        if released:  # else it was taken over: the new holder carries on
+            self.settle.deferred.append((fire, fairness.DEFER_SECONDS))
+            self._meter.count(metrics.FIRES_DEFERRED)
+            log.info("fire %s %s", fire.idempotency_key, reason)
 
     def _claim(self, fire: Fire) -> Claim | None:
         """Our claim on the fire, or None if it is not ours to call now (noted in the Settle)."""
@@ -179,13 +242,7 @@ class Unit:
             return None
         return claim
 
-    def _wait_and_call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...]) -> Result:
-        remaining = fire.due_time - self._clock()
-        if remaining > 0:
-            self._sleep(remaining)
-        return self._call(fire, timer, claim, secrets)
-
-    def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...]) -> Result:
+    def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...], host: str) -> Result:
         callback = callback_of(timer)
         self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
         outcome = self._notifier.notify(
@@ -193,6 +250,7 @@ class Unit:
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
                      idempotency_key=fire.idempotency_key, signing_secrets=secrets),
         )
+        self._fairness.breakers.record(host, outcome)
         outcome = redact_outcome(outcome, credential_values(callback.headers, secrets))
         if outcome.ok:
             status = SUCCEEDED

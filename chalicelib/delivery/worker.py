@@ -22,6 +22,7 @@ from typing import Any, Callable
 from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, system_clock, to_ms
+from chalicelib.delivery.fairness import Fairness
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.delivery.unit import GiveUp, Settle, Unit
 from chalicelib.fires.fire import MalformedFire, is_bucket, parse_message
@@ -41,9 +42,12 @@ CLAIM_THREADS = 32
 (the local stack) answers one request at a time: with one per callback thread, 300 claims in
 flight at once took the local stack 6 s before the first call could go out."""
 
-MESSAGE_THREADS = 256
-"""Messages handled at once per process: the local stack runs up to 64 batches at once
-(xtimer_local.poller.Invocations), each of whose messages waits on its own thread until its second."""
+MESSAGE_THREADS = 1280
+"""Messages handled at once per process: the local stack runs up to 64 batches of 10 messages at
+once, and as many more long ones (xtimer_local.poller.Invocations), and every message of them has
+its own thread, which waits until its second and for its calls: with fewer, the messages of one
+batch would queue behind another batch's message held by a hanging receiver. Threads start only
+when needed; on Lambda a container handles one batch (10 messages) at a time."""
 
 MAX_EARLY_SECONDS = 7.0
 """A message seen more than this before its fire goes back to the queue instead of waiting
@@ -85,6 +89,7 @@ class Worker:
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
+        self._fairness = Fairness(self._calls, clock)  # lanes and breakers: this process's own
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
@@ -134,7 +139,7 @@ class Worker:
 
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
                     claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
-                    meter=self._meter)
+                    meter=self._meter, fairness=self._fairness)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)
@@ -143,14 +148,18 @@ class Worker:
     def _settle_bucket(self, settle: Settle) -> bool:
         """A bucket is done once every first attempt has an outcome: what is left travels alone."""
         self._dead_letter(settle.failed)
-        if settle.retries or settle.busy:
-            self._queue.retry_each(settle.retries + settle.busy)
+        if settle.retries or settle.busy or settle.deferred:
+            self._queue.retry_each(settle.retries + settle.busy + settle.deferred)
         if settle.crashed:
             raise settle.crashed
         return True
 
     def _settle_single(self, settle: Settle, receipt: str, last: bool) -> bool:
-        """A single fire's message is itself the retry: it is shown again after the backoff."""
+        """A single fire's message is itself the retry: it is shown again after the backoff. A fire
+        deferred by its full lane goes as a new message instead: waiting is no failure, and must
+        not use up the receives of its message (config.FIRE_QUEUE_MAX_RECEIVES)."""
+        if settle.deferred:
+            self._queue.retry_each(settle.deferred)
         failed = list(settle.failed)
         if last:  # handing it back now would let the redrive policy park it without a word
             limit = f"gave up at the fire queue's last receive ({config.FIRE_QUEUE_MAX_RECEIVES})"
@@ -162,6 +171,8 @@ class Worker:
         self._dead_letter(failed)
         if settle.crashed:
             raise settle.crashed
+        if settle.deferred:  # sent above as a message of its own
+            return True
         if not last:
             for _, delay in settle.retries + settle.busy:
                 self._queue.retry_later(receipt, delay)

@@ -194,6 +194,23 @@ class TaskRecords:
             return False
         return True
 
+    def release(self, fire: Fire, claim: Claim, *, reason: str) -> bool:
+        """Give back our claim on a fire whose attempt was never made (its lane was full:
+        chalicelib.delivery.fairness): waiting again, with the attempts actually made and
+        `reason` as its error. Conditional on the claim still being ours; False if it is not."""
+        try:
+            TaskModel(fire.timer_id, fire.fire_ms).update(
+                actions=[TaskModel.status.set(NOT_RUN), TaskModel.attempts.set(max(claim.attempt - 1, 0)),
+                         TaskModel.lease_until.remove(), TaskModel.error.set(reason[:1000])],
+                condition=(TaskModel.status == RUNNING) & (TaskModel.attempts == claim.attempt)
+                & (TaskModel.lease_until == claim.lease_until_ms),
+            )
+        except UpdateError as exc:
+            if not models.condition_failed(exc):
+                raise
+            return False
+        return True
+
     def record(self, fire: Fire, attempt: int, outcome: Outcome, *, status: int, now_ms: int) -> bool:
         """Write the outcome of `attempt`; False if our claim was taken over meanwhile (not an error)."""
         task = TaskModel(fire.timer_id, fire.fire_ms)

@@ -6,7 +6,7 @@ it, so renaming a metric here renames it everywhere, and a name that exists only
 cannot be written.
 
 Dimensions are the stage and the emitting function only (`DIMENSIONS`): a stage with 10,000
-apps has the same dozen metric streams as one with a single app. Per-app figures are in the
+apps has the same fourteen metric streams as one with a single app. Per-app figures are in the
 task records and the API (getTasks), not in CloudWatch dimensions.
 """
 from __future__ import annotations
@@ -61,6 +61,12 @@ FIRES_DROPPED = Metric("FiresDropped", _C, _W,
                        "Fires not made: the timer was deleted, disabled or rescheduled since they were sent.")
 CLAIM_CONFLICTS = Metric("ClaimConflicts", _C, _W,
                          "Messages of a fire already done or being called by another worker (duplicates).")
+FIRES_DEFERRED = Metric("FiresDeferred", _C, _W,
+                        "Fires handed back to the queue, claim released, because their app's, receiver's or the "
+                        "retries' in-flight cap stayed full (chalicelib.delivery.fairness).")
+CALLBACKS_SHORT_CIRCUITED = Metric("CallbacksShortCircuited", _C, _W,
+                                   "Attempts failed at once, with no network call, because their receiver host's "
+                                   "circuit was open after repeated timeouts or connection failures.")
 CALLBACK_LATENESS = Metric("CallbackLateness", _MS, _W,
                            "How long after its fire time a callback left, in ms (p50/p99 in CloudWatch).")
 CALLBACK_DURATION = Metric("CallbackDuration", _MS, _W, "How long one callback attempt took, in ms.")
@@ -72,7 +78,8 @@ TICK_FIRES_ENQUEUED = Metric("TickFiresEnqueued", _C, _T, "Fires one tick sent t
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     FIRES_DELIVERED, FIRES_FAILED, FIRES_RETRIED, FIRES_DEAD_LETTERED, FIRES_DROPPED, CLAIM_CONFLICTS,
-    CALLBACK_LATENESS, CALLBACK_DURATION, FIRES_MISSED, TICK_DURATION, TICK_TIMERS_READ, TICK_FIRES_ENQUEUED,
+    FIRES_DEFERRED, CALLBACKS_SHORT_CIRCUITED, CALLBACK_LATENESS, CALLBACK_DURATION, FIRES_MISSED, TICK_DURATION,
+    TICK_TIMERS_READ, TICK_FIRES_ENQUEUED,
 )}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
+import threading
 from typing import Any, Iterator
 
 import pytest
@@ -69,6 +71,43 @@ def every_kind_of_fire(service: Services, receiver: Receiver, clock: FakeClock, 
     service.queue.send([again])  # a second message for a fire already made
     deliver(service)
     assert receiver.received("/ok") and len(receiver.received("/fails")) == 2 and not receiver.received("/never")
+    deferred_and_short_circuited(service, receiver, clock, monkeypatch, good)
+
+
+def deferred_and_short_circuited(service: Services, receiver: Receiver, clock: FakeClock,
+                                 monkeypatch: pytest.MonkeyPatch, good: int) -> None:
+    """Fair delivery (chalicelib.delivery.fairness): of two fires of one bucket over a cap of one
+    callback in flight, one is handed back (deferred) and made later; a fire to a host whose
+    circuit opened after one connection failure is retried, and its retry fails at once."""
+    from chalicelib.storage.models import TaskModel
+    from chalicelib.timers.schedule import parse_schedule
+    from chalicelib.timers.spec import NotifyParams, TimerSpec
+
+    service.timers.disable("shop", good)
+    for name, value in {"XTIMER_MAX_INFLIGHT_PER_APP": "1", "XTIMER_LANE_WAIT_MS": "0",
+                        "XTIMER_BREAKER_FAILURES": "1"}.items():
+        monkeypatch.setenv(name, value)
+    lane = [make_timer(service, receiver, "0 20 12 * * *", name=f"lane{n}", path="/lane") for n in range(2)]
+
+    def once_the_other_is_deferred(request: Any) -> Response:
+        for _ in range(200):  # the call in flight answers once the other fire's record says it was deferred
+            if any((task.error or "").startswith("deferred") for t in lane for task in TaskModel.query(t)):
+                break
+            threading.Event().wait(0.05)
+        return Response(200)
+
+    receiver.respond("/lane", once_the_other_is_deferred)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nobody listens on: connection refused
+    down = service.timers.create(TimerSpec(app="ops", name="down", schedule=parse_schedule("30 20 12 * * *", "UTC"),
+                                           notify=NotifyParams(url=f"http://127.0.0.1:{closed.getsockname()[1]}/x",
+                                                               method="GET", header={}, body=None)))
+    service.timers.enable("ops", down.id)
+    clock.set(at("2026-03-01T12:19:00"))
+    chalice_app.tick(scheduled_event(clock()), None)
+    deliver(service)
+    closed.close()
+    assert len(receiver.received("/lane")) == 2
 
 
 @pytest.fixture
@@ -89,10 +128,11 @@ def test_every_metric_of_the_catalog_is_emitted_with_its_unit_stage_and_function
     assert set(emitted) == expected
     values = {name: v for (name, _), v in emitted.items()}
     assert sum(values["FiresDelivered"]) >= 2
-    assert sum(values["FiresRetried"]) == 1 and sum(values["FiresFailed"]) == 1
-    assert sum(values["FiresDeadLettered"]) == 1
+    assert sum(values["FiresRetried"]) == 2 and sum(values["FiresFailed"]) == 2  # /fails, and the host that was down
+    assert sum(values["FiresDeadLettered"]) == 2
+    assert sum(values["FiresDeferred"]) == 1 and sum(values["CallbacksShortCircuited"]) == 1
     assert sum(values["FiresDropped"]) >= 1 and sum(values["ClaimConflicts"]) == 1 and sum(values["FiresMissed"]) >= 1
-    assert len(values["CallbackDuration"]) == sum(values["FiresDelivered"]) + 2  # every attempt, failed ones too
+    assert len(values["CallbackDuration"]) == sum(values["FiresDelivered"]) + 4  # every attempt, failed ones too
     lateness = values["CallbackLateness"]  # first attempts: on time, and the fires caught up after the downtime
     assert min(lateness) == 0 and 60_000 <= max(lateness) <= 300_000
 
@@ -157,8 +197,9 @@ def test_get_metrics_shows_the_counters_and_the_lateness_histogram_moving_as_tim
         every_kind_of_fire(service, receiver, clock, monkeypatch)
         after = scrape(client)
     assert after["xtimer_fires_delivered_total"] >= 2
-    assert after["xtimer_fires_failed_total"] == 1 and after["xtimer_fires_missed_total"] >= 1
-    assert after["xtimer_callback_lateness_ms_count"] == after["xtimer_fires_delivered_total"] + 1  # first attempts
+    assert after["xtimer_fires_failed_total"] == 2 and after["xtimer_fires_missed_total"] >= 1
+    assert after["xtimer_fires_deferred_total"] == 1 and after["xtimer_callbacks_short_circuited_total"] == 1
+    assert after["xtimer_callback_lateness_ms_count"] == after["xtimer_fires_delivered_total"] + 2  # first attempts
     assert after["xtimer_callback_lateness_ms_bucket{le=+Inf}"] == after["xtimer_callback_lateness_ms_count"]
     assert after["xtimer_tick_duration_ms_count"] >= 1
 

@@ -1,0 +1,260 @@
+"""Fair delivery: one tenant's slow receiver uses its own share of a worker, not everyone's.
+
+One `Fairness` per worker process (chalicelib.delivery.worker) holds two things; both live in
+that process's memory only, so on Lambda each container has its own (see docs/security.md):
+
+Lanes. Once its fire is claimed and its second has come, a callback enters its lane and is
+admitted only while its app has fewer than XTIMER_MAX_INFLIGHT_PER_APP callbacks in flight, its
+receiver (host and port) fewer than XTIMER_MAX_INFLIGHT_PER_HOST, and, for a retry (attempt 2 or
+later), all retries together fewer than XTIMER_MAX_INFLIGHT_RETRIES. An admitted callback runs on
+the thread that brought it. One that does not fit waits in its lane: an entry in a list, holding
+no thread; when a call of its lane ends, the next waiting callback that fits starts on the call
+pool. Fast receivers drain a lane in milliseconds, so a second's herd of one app is only spread
+out a little, never sent back.
+
+A callback still waiting after XTIMER_LANE_WAIT_MS (1 s) is handed back: the unit releases its
+claim and sends its fire again as a delayed single fire (chalicelib.delivery.unit). Chosen over
+waiting for as long as it takes because a lane behind a hanging receiver only grows (30 fires a
+second against 32 calls of 10 s each), and every waiting fire would hold its message, and the
+message its Lambda invocation, up to the 30 s timeout. The claim is released, not kept: a kept
+claim would make the fire's own returning message find it held (BUSY) and wait out the lease.
+Exactly once still holds because the claim stays the only gate to a call: the release is a
+conditional write that succeeds only while the claim is still ours, and the fire is made by
+whichever message claims it next; a crash between the two leaves the claim to run out its lease,
+after which the returning message, or the original one delivered again, claims it.
+
+Breakers. A circuit breaker per receiver host: after XTIMER_BREAKER_FAILURES (5) timeouts or
+connection failures in a row it opens for XTIMER_BREAKER_OPEN_SECONDS (30 s); then one call goes
+through as a probe: an answer (any HTTP status) closes the circuit, another failure opens it for
+another period. While it is open, a callback fails at once, without a network call, with a
+retryable outcome whose error says so; the owner reads it in the task record (getTasks, console).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlsplit
+
+from chalicelib import config
+from chalicelib.clock import Clock, rfc3339
+from chalicelib.fires.outcome import Outcome
+
+DEFER_SECONDS = 5
+"""How long a fire handed back by its full lane stays in the queue before it is tried again."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_of(url: str) -> str:
+    """The receiver a URL names, as lanes and breakers count it: `host:port` (two ports of one
+    host are two receivers; the scheme's default port when none is written)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+        return f"{(parts.hostname or '').lower()}:{port}"
+    except ValueError:
+        return "(invalid URL)"
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Which caps a callback counts against."""
+
+    app: str
+    host: str
+    retry: bool  # attempt 2 or later
+
+
+@dataclass
+class _Waiting:
+    lane: Lane
+    run: Callable[[], None]
+    expire: Callable[[str], None]
+    deadline: float  # time.monotonic()
+
+
+class Lanes:
+    """In-flight caps per app, per receiver host and for retries (see the module's docstring)."""
+
+    def __init__(self, pool: Executor, *, lane_wait: Callable[[], float] = lambda: config.lane_wait_ms() / 1000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._pool = pool
+        self._lane_wait = lane_wait
+        self._monotonic = monotonic
+        self._cond = threading.Condition()
+        self._apps: Counter[str] = Counter()
+        self._hosts: Counter[str] = Counter()
+        self._retries = 0
+        self._waiting: list[_Waiting] = []
+        self._janitor: threading.Thread | None = None
+
+    def in_flight(self) -> dict[str, object]:
+        """What is admitted and waiting now (for tests and the log)."""
+        with self._cond:
+            return {"apps": dict(+self._apps), "hosts": dict(+self._hosts), "retries": self._retries,
+                    "waiting": len(self._waiting)}
+
+    def enter(self, lane: Lane, run: Callable[[], None], expire: Callable[[str], None]) -> None:
+        """Run `run` on this thread now if `lane` has room; else leave it waiting (this thread
+        returns at once): `run` starts on the pool once there is room, or `expire(why)` is called
+        after the lane wait. `run` must not raise; exactly one of the two is called."""
+        with self._cond:
+            why = self._full(lane)
+            if why is None:
+                self._take(lane)
+            elif (wait := self._lane_wait()) > 0:
+                self._waiting.append(_Waiting(lane, run, expire, self._monotonic() + wait))
+                self._start_janitor()
+                self._cond.notify_all()
+                return
+        if why is None:
+            self._run(lane, run)
+        else:
+            expire(why)
+
+    def _run(self, lane: Lane, run: Callable[[], None]) -> None:
+        try:
+            run()
+        finally:
+            self._release(lane)
+
+    def _release(self, lane: Lane) -> None:
+        started: list[_Waiting] = []
+        with self._cond:
+            self._give(lane)
+            for waiting in list(self._waiting):
+                if self._full(waiting.lane) is None:
+                    self._take(waiting.lane)
+                    self._waiting.remove(waiting)
+                    started.append(waiting)
+        for waiting in started:
+            self._pool.submit(self._run, waiting.lane, waiting.run)
+
+    def _full(self, lane: Lane) -> str | None:
+        """Why `lane` has no room now (None: it has). Called with the lock held."""
+        if self._apps[lane.app] >= (cap := config.max_inflight_per_app()):
+            return (f"app {lane.app!r} has {self._apps[lane.app]} callbacks in flight "
+                    f"(XTIMER_MAX_INFLIGHT_PER_APP={cap})")
+        if self._hosts[lane.host] >= (cap := config.max_inflight_per_host()):
+            return (f"host {lane.host} has {self._hosts[lane.host]} callbacks in flight "
+                    f"(XTIMER_MAX_INFLIGHT_PER_HOST={cap})")
+        if lane.retry and self._retries >= (cap := config.max_inflight_retries()):
+            return f"{self._retries} retries are in flight (XTIMER_MAX_INFLIGHT_RETRIES={cap})"
+        return None
+
+    def _take(self, lane: Lane) -> None:
+        self._apps[lane.app] += 1
+        self._hosts[lane.host] += 1
+        self._retries += lane.retry
+
+    def _give(self, lane: Lane) -> None:
+        self._apps[lane.app] -= 1
+        self._hosts[lane.host] -= 1
+        self._retries -= lane.retry
+
+    def _start_janitor(self) -> None:
+        if self._janitor is None:
+            self._janitor = threading.Thread(target=self._expire_forever, name="lanes", daemon=True)
+            self._janitor.start()
+
+    def _expire_forever(self) -> None:
+        """Hand back whatever waited past its deadline (one thread per process, idle when none waits)."""
+        while True:
+            with self._cond:
+                while True:
+                    now = self._monotonic()
+                    due = [w for w in self._waiting if w.deadline <= now]
+                    if due:
+                        self._waiting = [w for w in self._waiting if w.deadline > now]
+                        started, expired, reasons = [], [], []
+                        for waiting in due:  # one whose lane has room after all starts instead
+                            why = self._full(waiting.lane)
+                            if why is None:
+                                self._take(waiting.lane)
+                                started.append(waiting)
+                            else:
+                                expired.append(waiting)
+                                reasons.append(why)
+                        break
+                    soonest = min((w.deadline for w in self._waiting), default=None)
+                    self._cond.wait(None if soonest is None else max(0.001, soonest - now))
+            for waiting in started:
+                self._pool.submit(self._run, waiting.lane, waiting.run)
+            for waiting, why in zip(expired, reasons):
+                waiting.expire(why)
+
+
+@dataclass
+class _Circuit:
+    failures: int = 0  # in a row
+    opened_at: float | None = None  # epoch seconds (the worker's clock)
+    opened_after: int = 0  # failures in a row when it opened
+    probe_since: float | None = None  # a probe's call is in flight since then
+
+
+class Breakers:
+    """A circuit breaker per receiver host (see the module's docstring)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._circuits: dict[str, _Circuit] = {}
+
+    def refuse(self, host: str) -> str | None:
+        """Why a call to `host` must not be made now, or None to make it (this call may be the
+        half-open probe: its outcome goes to `record`)."""
+        with self._lock:
+            circuit = self._circuits.get(host)
+            if circuit is None or circuit.opened_at is None:
+                return None
+            now, period = self._clock(), config.breaker_open_seconds()
+            next_probe = circuit.opened_at + period
+            if circuit.probe_since is not None:  # a probe that never reports back is replaced after a period
+                next_probe = max(next_probe, circuit.probe_since + period)
+            if now >= next_probe:
+                circuit.probe_since = now
+                return None
+            return (f"circuit open for host {host} since {rfc3339(int(circuit.opened_at))} after "
+                    f"{circuit.opened_after} timeouts or connection failures in a row; next probe at "
+                    f"{rfc3339(int(-(-next_probe // 1)))} (no call made)")
+
+    def record(self, host: str, outcome: Outcome) -> None:
+        """Count a call's outcome: no answer at all (timeout, refused, reset, DNS) is a failure;
+        any HTTP answer, even a 500, shows the host alive and closes its circuit."""
+        if not outcome.retryable:  # refused or invalid on our side: says nothing about the host
+            return
+        if outcome.http_status is not None:
+            with self._lock:
+                self._circuits.pop(host, None)
+            return
+        with self._lock:
+            circuit = self._circuits.setdefault(host, _Circuit())
+            circuit.failures += 1
+            now = self._clock()
+            if circuit.opened_at is not None and circuit.probe_since is not None:  # the probe failed
+                circuit.opened_at, circuit.probe_since, circuit.opened_after = now, None, circuit.failures
+            elif circuit.opened_at is None and circuit.failures >= config.breaker_failures():
+                circuit.opened_at, circuit.opened_after = now, circuit.failures
+
+    def is_open(self, host: str) -> bool:
+        with self._lock:
+            circuit = self._circuits.get(host)
+            return circuit is not None and circuit.opened_at is not None
+
+
+def short_circuited(error: str) -> Outcome:
+    """The outcome of a call the breaker refused: retryable, no network call made."""
+    return Outcome(ok=False, http_status=None, response_body="", duration_ms=0, error=error, retry_after=None,
+                   retryable=True)
+
+
+class Fairness:
+    """The lanes and the breakers of one worker process."""
+
+    def __init__(self, pool: Executor, clock: Clock, *, lanes: Lanes | None = None) -> None:
+        self.lanes = lanes or Lanes(pool)
+        self.breakers = Breakers(clock)

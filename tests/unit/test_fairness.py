@@ -1,0 +1,163 @@
+"""The lanes and breakers of chalicelib.delivery.fairness, on their own: which calls run now, which
+wait without a thread, which are handed back, and when a host's circuit refuses calls."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+import pytest
+
+from chalicelib.delivery.fairness import Breakers, Lane, Lanes, host_of, short_circuited
+from chalicelib.fires.outcome import Outcome
+from tests.support.fake_clock import FakeClock, at
+
+TIMEOUT = Outcome(ok=False, http_status=None, response_body="", duration_ms=10_000,
+                  error="timed out after 10.0 s (read)", retry_after=None)
+ANSWER_500 = Outcome(ok=False, http_status=500, response_body="", duration_ms=5, error="HTTP 500", retry_after=None)
+REFUSED_BY_POLICY = Outcome(ok=False, http_status=None, response_body="", duration_ms=0,
+                            error="refused: a private address", retry_after=None, retryable=False)
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        yield executor
+
+
+class Call:
+    """A call that runs until released: `started` is set once it runs, `expired` if it was handed back."""
+
+    def __init__(self) -> None:
+        self.started, self.release, self.expired = threading.Event(), threading.Event(), threading.Event()
+        self.why: str | None = None
+        self.thread: str | None = None
+
+    def run(self) -> None:
+        self.thread = threading.current_thread().name
+        self.started.set()
+        self.release.wait(10)
+
+    def expire(self, why: str) -> None:
+        self.why = why
+        self.expired.set()
+
+
+def enter_in_background(lanes: Lanes, lane: Lane, call: Call) -> threading.Thread:
+    thread = threading.Thread(target=lanes.enter, args=(lane, call.run, call.expire), name=f"caller-{id(call)}")
+    thread.start()
+    return thread
+
+
+def test_an_app_at_its_cap_waits_without_a_thread_and_starts_when_a_call_of_its_lane_ends(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "2")
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    first, second, third = Call(), Call(), Call()
+    lane = Lane("a", "slow:80", retry=False)
+    callers = [enter_in_background(lanes, lane, c) for c in (first, second)]
+    assert first.started.wait(5) and second.started.wait(5)
+    lanes.enter(lane, third.run, third.expire)  # returns at once: the third waits, holding no thread
+    assert not third.started.is_set() and lanes.in_flight()["waiting"] == 1
+    first.release.set()
+    assert third.started.wait(5)  # room in its lane: it starts, on the call pool
+    assert third.thread is not None and third.thread.startswith("ThreadPoolExecutor")
+    second.release.set(), third.release.set()
+    for caller in callers:
+        caller.join(5)
+    assert not third.expired.is_set()
+
+
+def test_another_app_is_admitted_while_one_app_is_at_its_cap(pool: ThreadPoolExecutor,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    hanging, fast = Call(), Call()
+    caller = enter_in_background(lanes, Lane("a", "slow:80", retry=False), hanging)
+    assert hanging.started.wait(5)
+    fast.release.set()
+    lanes.enter(Lane("b", "fast:80", retry=False), fast.run, fast.expire)  # runs now, on this thread
+    assert fast.thread == threading.current_thread().name
+    hanging.release.set()
+    caller.join(5)
+
+
+def test_a_call_that_waits_past_the_lane_wait_is_handed_back_with_the_reason(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_HOST", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 0.05)
+    hanging, waiting = Call(), Call()
+    caller = enter_in_background(lanes, Lane("a", "slow:80", retry=False), hanging)
+    assert hanging.started.wait(5)
+    lanes.enter(Lane("b", "slow:80", retry=False), waiting.run, waiting.expire)
+    assert waiting.expired.wait(5)
+    assert waiting.why == "host slow:80 has 1 callbacks in flight (XTIMER_MAX_INFLIGHT_PER_HOST=1)"
+    hanging.release.set()
+    caller.join(5)
+    assert not waiting.started.is_set()  # handed back: it never runs here as well
+    assert lanes.in_flight() == {"apps": {}, "hosts": {}, "retries": 0, "waiting": 0}
+
+
+def test_with_no_lane_wait_a_call_over_the_cap_is_handed_back_at_once(pool: ThreadPoolExecutor,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_RETRIES", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 0.0)
+    hanging, retry, first_attempt = Call(), Call(), Call()
+    caller = enter_in_background(lanes, Lane("a", "slow:80", retry=True), hanging)
+    assert hanging.started.wait(5)
+    lanes.enter(Lane("b", "other:80", retry=True), retry.run, retry.expire)
+    assert retry.expired.is_set() and retry.why == "1 retries are in flight (XTIMER_MAX_INFLIGHT_RETRIES=1)"
+    first_attempt.release.set()
+    lanes.enter(Lane("b", "other:80", retry=False), first_attempt.run, first_attempt.expire)  # not a retry: runs
+    assert first_attempt.started.is_set()
+    hanging.release.set()
+    caller.join(5)
+
+
+def test_a_host_circuit_opens_after_its_failures_in_a_row_and_lets_one_probe_through_later(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_BREAKER_FAILURES", "3")
+    clock = FakeClock(at("2026-03-01T12:00:00"))
+    breakers = Breakers(clock)
+    for _ in range(2):
+        assert breakers.refuse("slow:80") is None
+        breakers.record("slow:80", TIMEOUT)
+    breakers.record("slow:80", ANSWER_500)  # an answer, even a 500: the host is alive, the count starts again
+    for _ in range(3):
+        breakers.record("slow:80", TIMEOUT)
+    assert breakers.refuse("slow:80") == ("circuit open for host slow:80 since 2026-03-01T12:00:00Z after 3 timeouts "
+                                          "or connection failures in a row; next probe at 2026-03-01T12:00:30Z "
+                                          "(no call made)")
+    assert breakers.refuse("fast:80") is None  # per host
+    clock.advance(30)
+    assert breakers.refuse("slow:80") is None  # the probe
+    assert breakers.refuse("slow:80") is not None  # only one
+    breakers.record("slow:80", TIMEOUT)  # the probe failed: open for another period
+    assert "since 2026-03-01T12:00:30Z after 4 timeouts" in (breakers.refuse("slow:80") or "")
+    clock.advance(30)
+    assert breakers.refuse("slow:80") is None
+    breakers.record("slow:80", ANSWER_500)
+    assert breakers.refuse("slow:80") is None and not breakers.is_open("slow:80")
+
+
+def test_a_destination_refused_by_policy_does_not_count_against_its_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_BREAKER_FAILURES", "1")
+    breakers = Breakers(FakeClock(at("2026-03-01T12:00:00")))
+    breakers.record("internal:80", REFUSED_BY_POLICY)
+    assert breakers.refuse("internal:80") is None
+
+
+def test_a_short_circuited_outcome_is_a_retryable_failure_without_an_answer() -> None:
+    outcome = short_circuited("circuit open for host x:80")
+    assert (outcome.ok, outcome.http_status, outcome.retryable, outcome.error) == (
+        False, None, True, "circuit open for host x:80")
+
+
+@pytest.mark.parametrize("url, host", [
+    ("http://Example.com/hook", "example.com:80"),
+    ("https://example.com/hook", "example.com:443"),
+    ("http://127.0.0.1:8080/a?b", "127.0.0.1:8080"),
+    ("http://[::1]:9000/", "::1:9000"),
+])
+def test_a_receiver_is_its_host_and_port(url: str, host: str) -> None:
+    assert host_of(url) == host
