@@ -66,6 +66,7 @@ class Timer(Reply):
     deleteAfterCompletion: bool = False  # noqa: N815
     misfirePolicy: Optional[str] = None  # noqa: N815
     catchUpSeconds: Optional[int] = None  # noqa: N815
+    overlapPolicy: Optional[str] = Field(default=None, description="skip or buffer_one; absent: allow")  # noqa: N815
 
 
 class RecentCounts(Reply):
@@ -73,6 +74,8 @@ class RecentCounts(Reply):
     succeeded: int
     failed: int
     missed: int
+    skipped: int = 0
+    held: int = 0
 
 
 class TimerDetail(Timer):
@@ -95,6 +98,8 @@ class Task(Reply):
     manual: bool
     startedAt: Optional[Timestamp]  # noqa: N815
     finishedAt: Optional[Timestamp]  # noqa: N815
+    overlapPolicy: Optional[str] = Field(default=None,  # noqa: N815
+                                         description="the timer's overlapPolicy when the fire came, if not allow")
 
 
 class Created(Reply):

@@ -28,6 +28,7 @@ def timer_view(timer: TimerModel) -> Timer:
         deleteAfterCompletion=bool(timer.delete_after_completion),
         misfirePolicy=timer.misfire_policy,
         catchUpSeconds=None if timer.catch_up_seconds is None else int(timer.catch_up_seconds),
+        overlapPolicy=timer.overlap_policy,
     )
 
 
@@ -46,4 +47,5 @@ def task_view(task: TaskModel) -> Task:
         manual=bool(task.manual),
         startedAt=rfc3339_ms(task.started_at),
         finishedAt=rfc3339_ms(task.finished_at),
+        overlapPolicy=task.overlap_policy,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
@@ -52,7 +53,8 @@ def streams(lines: list[dict[str, Any]]) -> dict[Stream, list[float]]:
 
 def every_kind_of_fire(service: Services, receiver: Receiver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Delivered, retried, failed for good and dead-lettered, dropped (disabled), a duplicate
-    message (claim conflict), and missed fires after the scheduler was down."""
+    message (claim conflict), missed fires after the scheduler was down, and a fire skipped by
+    overlapPolicy (it came while the previous one waited for a retry)."""
     monkeypatch.setenv("XTIMER_MAX_ATTEMPTS", "2")
     receiver.respond("/fails", Response(500))
     good = make_timer(service, receiver, "0 * * * * *", name="good", path="/ok")
@@ -67,6 +69,16 @@ def every_kind_of_fire(service: Services, receiver: Receiver, clock: FakeClock, 
     again = Fire(timer_id=good, app="shop", fire_ms=int(at("2026-03-01T12:13:00")) * 1000,
                  generation=int(service.timers.get("shop", good).generation))
     service.queue.send([again])  # a second message for a fire already made
+    deliver(service)
+    from chalicelib.fires.tasks import NOT_RUN
+    from chalicelib.storage.models import TaskModel, TimerModel
+    skipper = make_timer(service, receiver, "0 0 0 1 1 ? 2030", name="skipper", path="/never")
+    TimerModel(skipper).update(actions=[TimerModel.overlap_policy.set("skip")])
+    fire_ms = int(at("2026-03-01T12:14:00")) * 1000
+    TaskModel(skipper, fire_ms - 60_000, app="shop", status=NOT_RUN, attempts=1,  # waiting for its retry
+              expires_at=datetime.fromtimestamp(fire_ms // 1000 + 86400, timezone.utc)).save()
+    service.queue.send([Fire(timer_id=skipper, app="shop", fire_ms=fire_ms,
+                             generation=int(service.timers.get("shop", skipper).generation))])
     deliver(service)
     assert receiver.received("/ok") and len(receiver.received("/fails")) == 2 and not receiver.received("/never")
 
