@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 from chalicelib.wiring import Services
@@ -96,3 +97,20 @@ def test_the_policy_is_shown_changed_by_update_without_dropping_queued_fires_and
     assert tasks(client, timer_id)[B]["statusName"] == "skipped"
     post(client, "/xtimer/updateTimer", {"app": "billing", "id": timer_id, "overlapPolicy": "allow"})
     assert get(client, f"/xtimer/getTimer?id={timer_id}&app=billing")[1]["data"].get("overlapPolicy") is None
+
+
+def test_an_update_that_only_clears_an_option_with_null_is_a_change(client: Client, service: Services,
+                                                                    receiver: Receiver) -> None:
+    timer_id = create(client, receiver, overlapPolicy="skip", maxFires=3)
+    status, reply = post(client, "/xtimer/updateTimer", {"app": "billing", "id": timer_id, "overlapPolicy": None})
+    assert reply["code"] == 0, reply
+    assert get(client, f"/xtimer/getTimer?id={timer_id}&app=billing")[1]["data"].get("overlapPolicy") is None
+    status, reply = post(client, "/xtimer/updateTimer", {"app": "billing", "id": timer_id, "name": None})
+    assert reply["code"] != 0 and reply["message"].startswith("nothing to change"), reply
+
+
+@pytest.mark.parametrize("value", ["queue", 3, ""])
+def test_an_unknown_overlap_policy_gets_the_envelope_naming_the_accepted_ones(client: Client, value: Any) -> None:
+    status, reply = post(client, "/xtimer/creatTimer", timer(overlapPolicy=value))
+    assert status == 400 and reply["data"]["field"] == "overlapPolicy", reply
+    assert "allow, skip, buffer_one" in reply["message"], reply
