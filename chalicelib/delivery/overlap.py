@@ -114,7 +114,7 @@ def _hold(fire: Fire, policy: str, now_ms: int, reason: str) -> bool:
         TaskModel(fire.timer_id, fire.fire_ms).update(
             actions=[TaskModel.app.set(fire.app), TaskModel.status.set(HELD), TaskModel.attempts.add(0),
                      TaskModel.error.set(reason), TaskModel.lease_until.set(now_ms + HOLD_LEASE_MS),
-                     TaskModel.started_at.set(now_ms), TaskModel.overlap_policy.set(policy),
+                     TaskModel.overlap_policy.set(policy),
                      TaskModel.expires_at.set(_expires_at(fire.fire_ms))],
             condition=TaskModel.timer_id.does_not_exist() | (TaskModel.status == HELD))
     except UpdateError as exc:

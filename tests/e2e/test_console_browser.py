@@ -281,6 +281,26 @@ def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, sta
     assert timer["data"]["cron"] == "30 3 * * *" and timer["data"]["timezone"] == "Europe/Berlin"
 
 
+def test_the_forms_show_and_change_the_overlap_policy(page: Page, stack: LocalService) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    page.goto(f"{stack.url}/console#/apps/{app}/new")
+    expect(page.get_by_label("Overlapping fires")).to_have_value("")  # the create form: default (allow)
+    created = requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
+        "app": app, "name": "sync", "cron": "rate(1 minute)", "overlapPolicy": "skip",
+        "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).json()
+    timer_id = created["data"]["timerId"]
+    page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}")
+    expect(page.locator("dl.definition")).to_contain_text("skipped while the previous fire is running")
+    page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}/edit")
+    policy = page.get_by_label("Overlapping fires")
+    expect(policy).to_have_value("skip")
+    policy.select_option("buffer_one")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("dl.definition")).to_contain_text("one held until the previous fire is done")
+    timer = requests.get(f"{stack.url}/xtimer/getTimer", params={"id": timer_id, "app": app}, timeout=5).json()
+    assert timer["data"]["overlapPolicy"] == "buffer_one"
+
+
 def _task(timer_id: int, fire_ms: int, status: int, name: str, **fields: Any) -> dict[str, Any]:
     def at(ms: int | None) -> str | None:
         return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -18,10 +18,14 @@
   const PREVIEW_DEBOUNCE_MS = 350;
   const LOOKUPS_AT_ONCE = 4; // per-row look-ups (description, next fire, last result) in flight at most
   const AUTH_CODES = new Set([40100, 40300]);
-  const STATUS = { 0: 'not run', 1: 'running', 2: 'succeeded', 3: 'failed', 4: 'missed' };
+  const STATUS = { 0: 'not run', 1: 'running', 2: 'succeeded', 3: 'failed', 4: 'missed', 5: 'skipped', 6: 'held' };
   const ENABLED = 2;
   const COMPLETED = 3; // no fires left: never fired again, kept with its history
   const MISFIRE_WORDS = { all: 'all made late, within the catch-up window', once: 'only the latest made', skip: 'skipped' };
+  const OVERLAP_WORDS = {
+    skip: 'skipped while the previous fire is running or being retried',
+    buffer_one: 'one held until the previous fire is done, any further skipped',
+  };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -179,7 +183,7 @@
   // finished (startedAt is when the worker claimed the fire, up to a second before it is due).
   // A fire still running has only its claim, and a missed one never started: neither has a call.
   function callLateness(task) {
-    if (task.status === 1 || task.status === 4) return null;
+    if (task.status === 1 || task.status === 4 || task.status === 5 || task.status === 6) return null; // no call (yet)
     if (task.finishedAt && task.durationMs !== null && task.durationMs !== undefined && task.startedAt) {
       return new Date(task.finishedAt).getTime() - task.durationMs - task.fireMs;
     }
@@ -618,14 +622,16 @@
     if (timer.deleteAfterCompletion) rows.push(['When done', 'deleted after its last fire']);
     if (timer.misfirePolicy) rows.push(['Missed fires', MISFIRE_WORDS[timer.misfirePolicy] || timer.misfirePolicy]);
     if (timer.catchUpSeconds != null) rows.push(['Catch-up window', timer.catchUpSeconds + ' s']);
+    if (timer.overlapPolicy) rows.push(['Overlapping fires', OVERLAP_WORDS[timer.overlapPolicy] || timer.overlapPolicy]);
     return rows;
   }
 
   function recentSummary(recent) {
     if (!recent || !recent.tasks) return h('span', { class: 'muted' }, 'none yet');
-    const others = recent.tasks - recent.succeeded - recent.failed - recent.missed;
+    const skipped = recent.skipped || 0;
+    const others = recent.tasks - recent.succeeded - recent.failed - recent.missed - skipped;
     return recent.tasks + ' in all: ' + recent.succeeded + ' succeeded, ' + recent.failed + ' failed, ' + recent.missed +
-      ' missed' + (others > 0 ? ', ' + others + ' under way' : '') + '.';
+      ' missed' + (skipped ? ', ' + skipped + ' skipped' : '') + (others > 0 ? ', ' + others + ' under way' : '') + '.';
   }
 
   // History: the timeline and the table of one page of getTasks; the first page refreshes itself.
@@ -749,10 +755,12 @@
       case 'failed': // a diamond
         return s('path', { d: `M${x} ${y - r - 1}L${x + r + 1} ${y}L${x} ${y + r + 1}L${x - r - 1} ${y}Z` });
       case 'missed': // a hollow square
+      case 'skipped':
         return s('rect', { x: x - r + 1, y: y - r + 1, width: 2 * r - 2, height: 2 * r - 2 });
       case 'running': // a triangle
         return s('path', { d: `M${x} ${y - r - 1}L${x + r + 1} ${y + r}L${x - r - 1} ${y + r}Z` });
       case 'not run': // a ring
+      case 'held':
         return s('circle', { cx: x, cy: y, r: r - 1 });
       default: // succeeded: a dot
         return s('circle', { cx: x, cy: y, r });
@@ -841,14 +849,14 @@
     }
 
     const legend = h('ul', { class: 'legend', 'aria-label': 'Legend' },
-      ['succeeded', 'failed', 'missed', 'running', 'not run'].map((name) => h('li', null,
+      ['succeeded', 'failed', 'missed', 'skipped', 'running', 'not run', 'held'].map((name) => h('li', null,
         s('svg', { viewBox: '0 0 14 14', 'aria-hidden': 'true' },
           s('g', { class: 'mark mark-' + name.replace(' ', '-') }, markShape(name, 7, 7, 5))),
         name)));
     return [svg, legend, h('figcaption', null,
       'Each mark is one execution: across, its fire time; up, how late its callback was made (below the line: early). ',
       'A bar runs on to when the answer came. ',
-      'Those without a call (missed, or running right now) sit in the top lane.')];
+      'Those without a call (missed, skipped, held, or running right now) sit in the top lane.')];
   }
 
   // --- create and edit -------------------------------------------------------------------------------------
@@ -859,6 +867,7 @@
     'notifyHTTPParam.header': 'f-header', 'notifyHTTPParam.body': 'f-body',
     startAt: 'f-start-at', endAt: 'f-end-at', maxFires: 'f-max-fires', jitterSeconds: 'f-jitter',
     deleteAfterCompletion: 'f-delete-after', misfirePolicy: 'f-misfire', catchUpSeconds: 'f-catch-up',
+    overlapPolicy: 'f-overlap',
   };
 
   function field(id, label, control, hint) {
@@ -944,6 +953,9 @@
       value: timer && timer.jitterSeconds ? String(timer.jitterSeconds) : '' });
     const misfire = h('select', { name: 'misfirePolicy' }, [['', 'default (all)'], ['all', 'all'], ['once', 'once'], ['skip', 'skip']]
       .map(([value, label]) => h('option', { value, selected: value === ((timer && timer.misfirePolicy) || '') }, label)));
+    const overlap = h('select', { name: 'overlapPolicy' },
+      [['', 'default (allow)'], ['allow', 'allow'], ['skip', 'skip'], ['buffer_one', 'buffer_one']]
+        .map(([value, label]) => h('option', { value, selected: value === ((timer && timer.overlapPolicy) || '') }, label)));
     const catchUp = h('input', { name: 'catchUpSeconds', type: 'number', min: 0, max: 86400,
       value: timer && timer.catchUpSeconds != null ? String(timer.catchUpSeconds) : '' });
     const deleteAfter = h('input', { type: 'checkbox', name: 'deleteAfterCompletion', id: 'f-delete-after',
@@ -980,6 +992,8 @@
         h('div', { class: 'row-2' },
           field('f-misfire', 'Missed fires', misfire, 'After an outage: all (late, within the window), once (the latest), skip.'),
           field('f-catch-up', 'Catch-up window (seconds)', catchUp, 'How late a missed fire may still be made.')),
+        field('f-overlap', 'Overlapping fires', overlap, 'A fire that comes while the previous one is still running ' +
+          'or being retried: allow (made too), skip (recorded as skipped), buffer_one (made after it; any further skipped).'),
         h('div', { class: 'field checkbox' }, deleteAfter,
           h('label', { for: 'f-delete-after' }, 'Delete the timer after its last fire')),
         h('p', { class: 'field-error', id: 'f-delete-after-error', 'aria-live': 'polite' })),
@@ -1058,6 +1072,7 @@
         deleteAfterCompletion: deleteAfter.checked || null,
         misfirePolicy: misfire.value || null,
         catchUpSeconds: catchUp.value.trim() ? Number(catchUp.value) : null,
+        overlapPolicy: overlap.value || null,
       };
       for (const [key, value] of Object.entries(options)) {
         if (value !== null || (editing && timer[key] != null && timer[key] !== false)) request[key] = value;
