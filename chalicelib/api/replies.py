@@ -102,6 +102,49 @@ class Task(Reply):
                                          description="the timer's overlapPolicy when the fire came, if not allow")
 
 
+class ActivityCounts(Reply):
+    fires: int = Field(description="scheduled fires due in the span (manual runs left out)")
+    succeeded: int
+    failed: int
+    missed: int
+    skipped: int
+    underWay: int = Field(description="running, waiting for a retry, or held")  # noqa: N815
+
+
+class Lateness(Reply):
+    """How late first attempts left, in ms (nearest-rank percentiles); null when there were none."""
+
+    count: int
+    p50Ms: Optional[int]  # noqa: N815
+    p95Ms: Optional[int]  # noqa: N815
+    p99Ms: Optional[int]  # noqa: N815
+    maxMs: Optional[int]  # noqa: N815
+
+
+class ActivityMinute(ActivityCounts):
+    start: Timestamp
+
+
+class TimerActivity(ActivityCounts):
+    timerId: int  # noqa: N815
+    name: str
+    lateness: Lateness
+
+
+class AppActivity(Reply):
+    """An app's fires over the last minutes, from its task records (see docs/console.md)."""
+
+    app: str
+    since: Timestamp
+    until: Timestamp
+    totals: ActivityCounts
+    lateness: Lateness
+    minutes: list[ActivityMinute]
+    timers: list[TimerActivity] = Field(description="the timers with fires in the span, most failures first")
+    timersRead: int  # noqa: N815
+    partial: bool = Field(description="true when the app has more timers, or a timer more records, than are read")
+
+
 class Created(Reply):
     timerId: int = Field(ge=1, le=limits.MAX_TIMER_ID)  # noqa: N815
 

@@ -208,4 +208,11 @@ class TasksQuery(TimerRef):
     pageToken: Optional[str] = Field(default=None, description=_PAGE_TOKEN)  # noqa: N815
 
 
+class AppActivityQuery(AppRef):
+    """getAppActivity's query string."""
+
+    minutes: bounded_int(1, limits.MAX_ACTIVITY_MINUTES, limits.MAX_ACTIVITY_MINUTES,  # type: ignore[valid-type]
+                         description="how many minutes back from now (the last one is the current minute)")
+
+
 REQUEST_BODIES: tuple[type[Request], ...] = (CreateTimerRequest, UpdateTimerRequest, PreviewCronRequest)
