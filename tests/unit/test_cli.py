@@ -643,3 +643,11 @@ def test_the_client_offers_exactly_the_methods_the_service_accepts() -> None:
     from xtimer_cli.main import METHODS as client_methods
 
     assert client_methods == service_methods
+
+
+def test_the_clis_task_statuses_and_overlap_policies_are_the_services() -> None:
+    from chalicelib.fires.tasks import STATUS_NAMES
+    from chalicelib.timers.options import OVERLAP_POLICIES
+    from xtimer_cli import main
+    assert main.TASK_STATUS == STATUS_NAMES
+    assert main.OVERLAP_POLICIES == OVERLAP_POLICIES
