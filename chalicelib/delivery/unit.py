@@ -24,8 +24,8 @@ from typing import Callable
 
 from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
-from chalicelib.delivery import overlap
 from chalicelib.clock import Clock, to_ms
+from chalicelib.delivery import overlap
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.fires.fire import Fire
