@@ -105,6 +105,11 @@ def get_tasks() -> Response:
     return api.get_tasks(app.current_request)
 
 
+@app.route("/xtimer/getAppActivity", methods=["GET"])
+def get_app_activity() -> Response:
+    return api.get_app_activity(app.current_request)
+
+
 @app.route("/xtimer/triggerTimer", methods=["GET"])
 def trigger_timer() -> Response:
     return api.trigger_timer(app.current_request)

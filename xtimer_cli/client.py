@@ -9,7 +9,7 @@ ServiceUnreachable. Nothing else is retried or hidden.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import requests
@@ -80,7 +80,7 @@ class XtimerClient:
     def create_timer(self, app: str, name: str, cron: str, notify: dict[str, Any], *,
                      timezone: str | None = None, enabled: bool = False,
                      options: dict[str, Any] | None = None) -> dict[str, Any]:
-        """`options`: startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion (None ones left out)."""
+        """`options`: startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion, the policies (None ones left out)."""
         return self.call("POST", "/xtimer/creatTimer", body=_without_none({
             "app": app, "name": name, "cron": cron, "timezone": timezone,
             "status": 2 if enabled else 1, "notifyHTTPParam": notify, **(options or {}),
@@ -103,9 +103,11 @@ class XtimerClient:
                          {"app": app, "name": name, "pageSize": page_size, "pageToken": page_token})
 
     def update_timer(self, app: str, timer_id: int, changes: dict[str, Any], *,
-                     version: int | None = None) -> dict[str, Any]:
+                     version: int | None = None, clear: Iterable[str] = ()) -> dict[str, Any]:
+        """`clear`: fields sent as null, which the service takes as "remove this option"."""
         return self.call("POST", "/xtimer/updateTimer",
-                         body=_without_none({"id": timer_id, "app": app, "version": version, **changes}))
+                         body={**_without_none({"id": timer_id, "app": app, "version": version, **changes}),
+                               **{name: None for name in clear}})
 
     def delete_timer(self, app: str, timer_id: int) -> None:
         return self.call("GET", "/xtimer/deleteTimer", {"id": timer_id, "app": app})

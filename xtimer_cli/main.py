@@ -17,7 +17,11 @@ EXIT_UNREACHABLE = 3
 MAX_PAGE_SIZE = 100
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # the service's chalicelib.timers.status.METHODS; a test keeps them equal
 TIMER_STATUS = {1: "disabled", 2: "enabled", 3: "completed"}
-TASK_STATUS = {0: "not run", 1: "running", 2: "succeeded", 3: "failed", 4: "missed"}
+TASK_STATUS = {0: "not run", 1: "running", 2: "succeeded", 3: "failed", 4: "missed", 5: "skipped", 6: "held"}
+OVERLAP_POLICIES = ("allow", "skip", "buffer_one")
+CLEARABLE = {"start-at": "startAt", "end-at": "endAt", "max-fires": "maxFires", "jitter": "jitterSeconds",
+             "misfire-policy": "misfirePolicy", "catch-up": "catchUpSeconds", "overlap-policy": "overlapPolicy"}
+"""update --clear NAME: the options a null clears (back to the service's default)."""
 
 Reply = tuple[Any, str]     # what a command got (printed with --json) and what it says to people
 
@@ -127,43 +131,82 @@ def callback_options(*, create: bool) -> Callable[[Callable[..., Any]], Callable
     return lambda command: functools.reduce(lambda func, option: option(func), reversed(options), command)
 
 
+def schedule_kind_options(*, create: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--cron, --at and --rate: the three ways to write a schedule (at most one)."""
+    new = "" if create else "A new schedule: "
+    options = [
+        click.option("--cron", help=new + '5, 6 (seconds first) or 7 fields, or a macro: "*/5 * * * * *".'),
+        click.option("--at", "at_time", metavar="YYYY-MM-DDTHH:MM:SS",
+                     help=new + "fire once at this time (instead of --cron)."),
+        click.option("--rate", metavar='"N UNIT"',
+                     help=new + 'fire every N seconds/minutes/hours/days, e.g. "90 seconds".'),
+    ]
+    return lambda command: functools.reduce(lambda func, option: option(func), reversed(options), command)
+
+
+def schedule_kind(cron: str | None, at_time: str | None, rate: str | None) -> str | None:
+    """The `cron` field for the one kind given; None if none or more than one was given."""
+    kinds = [k for k in (cron, f"at({at_time})" if at_time else None, f"rate({rate})" if rate else None) if k]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def schedule_options(*, create: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The optional schedule fields and policies of creatTimer and updateTimer."""
+    options = [
+        click.option("--start-at", metavar="RFC3339", help="No fire before this time."),
+        click.option("--end-at", metavar="RFC3339", help="No fire at or after this time."),
+        click.option("--max-fires", type=click.IntRange(1), help="Complete the timer after this many fires."),
+        click.option("--jitter", type=click.IntRange(0), metavar="SECONDS", help="Move each fire later by 0..N s."),
+        click.option("--delete-after-completion/--keep-after-completion", default=None,
+                     help="Delete the timer after its last fire, or keep it, completed (the default)."),
+        click.option("--misfire-policy", type=click.Choice(("all", "once", "skip")),
+                     help="Fires missed while the service was down: all (default), once (the latest only), skip."),
+        click.option("--catch-up", type=click.IntRange(0), metavar="SECONDS",
+                     help="How late a missed fire may still be made."),
+        click.option("--overlap-policy", type=click.Choice(OVERLAP_POLICIES),
+                     help="A fire that comes while the previous one is still running or being retried: allow "
+                          "(default: made), skip (recorded as skipped), buffer_one (made after it; any further "
+                          "one skipped)."),
+    ]
+    if not create:
+        options.append(click.option("--clear", multiple=True, type=click.Choice(tuple(CLEARABLE)),
+                                    help="Remove this option (back to the default); repeat for more."))
+    return lambda command: functools.reduce(lambda func, option: option(func), reversed(options), command)
+
+
+def option_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The API fields of schedule_options' values (None: not given)."""
+    return {"startAt": options["start_at"], "endAt": options["end_at"], "maxFires": options["max_fires"],
+            "jitterSeconds": options["jitter"], "deleteAfterCompletion": options["delete_after_completion"],
+            "misfirePolicy": options["misfire_policy"], "catchUpSeconds": options["catch_up"],
+            "overlapPolicy": options["overlap_policy"]}
+
+
 # Commands: each returns (data, text for people)
 
 
 @cli.command()
 @api_command()
 @click.option("--name", required=True, help="Unique within the app.")
-@click.option("--cron", help='5, 6 (seconds first) or 7 fields, or a macro: "*/5 * * * * *".')
-@click.option("--at", "at_time", metavar="YYYY-MM-DDTHH:MM:SS", help="Fire once at this time (instead of --cron).")
-@click.option("--rate", metavar='"N UNIT"', help='Fire every N seconds/minutes/hours/days, e.g. "90 seconds".')
+@schedule_kind_options(create=True)
 @callback_options(create=True)
 @click.option("--timezone", help="The IANA time zone the cron is read in (default UTC).")
 @click.option("--enable", is_flag=True, help="Enable the timer at once (default: created disabled).")
-@click.option("--start-at", metavar="RFC3339", help="No fire before this time.")
-@click.option("--end-at", metavar="RFC3339", help="No fire at or after this time.")
-@click.option("--max-fires", type=click.IntRange(1), help="Complete the timer after this many fires.")
-@click.option("--jitter", type=click.IntRange(0), metavar="SECONDS", help="Move each fire later by 0..N s.")
-@click.option("--delete-after-completion", is_flag=True, help="Delete the timer after its last fire.")
-@click.option("--misfire-policy", type=click.Choice(("all", "once", "skip")),
-              help="Fires missed while the service was down: all (default), once (the latest only), skip.")
-@click.option("--catch-up", type=click.IntRange(0), metavar="SECONDS", help="How late a missed fire may still be made.")
+@schedule_options(create=True)
 def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time: str | None, rate: str | None,
            url_to: str, method: str, headers: dict[str, str], body: str | None, timezone: str | None,
-           enable: bool, start_at: str | None, end_at: str | None, max_fires: int | None, jitter: int | None,
-           delete_after_completion: bool, misfire_policy: str | None, catch_up: int | None) -> Reply:
+           enable: bool, **options: Any) -> Reply:
     """Create a timer and print its id."""
-    kinds = [k for k in (cron, f"at({at_time})" if at_time else None, f"rate({rate})" if rate else None) if k]
-    if len(kinds) != 1:
+    kind = schedule_kind(cron, at_time, rate)
+    if kind is None:
         raise click.UsageError("give exactly one of --cron, --at and --rate")
     notify: dict[str, Any] = {"url": url_to, "method": method}
     if headers:
         notify["header"] = headers
     if body is not None:
         notify["body"] = body
-    options = {"startAt": start_at, "endAt": end_at, "maxFires": max_fires, "jitterSeconds": jitter,
-               "deleteAfterCompletion": True if delete_after_completion else None,
-               "misfirePolicy": misfire_policy, "catchUpSeconds": catch_up}
-    data = client.create_timer(app, name, kinds[0], notify, timezone=timezone, enabled=enable, options=options)
+    data = client.create_timer(app, name, kind, notify, timezone=timezone, enabled=enable,
+                               options=option_fields(options))
     return data, str(data["timerId"])
 
 
@@ -213,8 +256,9 @@ def list_timers(client: XtimerClient, app: str, name: str | None, page_size: int
 @cli.command()
 @api_command()
 @timer_id_argument
-@click.option("--status", type=click.IntRange(0, 4),
-              help="Only tasks in this status: 0 not run, 1 running, 2 succeeded, 3 failed, 4 missed.")
+@click.option("--status", type=click.IntRange(0, 6),
+              help="Only tasks in this status: 0 not run, 1 running, 2 succeeded, 3 failed, 4 missed, 5 skipped, "
+                   "6 held.")
 @click.option("--page-size", type=click.IntRange(1, MAX_PAGE_SIZE), help="Tasks per page (default 20).")
 @click.option("--page-token", help="Start at this page (a token a previous page printed).")
 @click.option("--all", "every_page", is_flag=True, help="Follow the pages to the last one.")
@@ -257,20 +301,29 @@ def preview(client: XtimerClient, cron: str, timezone: str | None, count: int | 
 @api_command()
 @timer_id_argument
 @click.option("--name", help="A new name, unique within the app.")
-@click.option("--cron", help="A new cron expression.")
+@schedule_kind_options(create=False)
 @click.option("--timezone", help="A new time zone.")
 @callback_options(create=False)
+@schedule_options(create=False)
 @click.option("--version", type=click.IntRange(1), help="The version you read; default: read it now.")
-def update(client: XtimerClient, app: str, timer_id: int, name: str | None, cron: str | None, timezone: str | None,
-           url_to: str | None, method: str | None, headers: dict[str, str], body: str | None,
-           version: int | None) -> Reply:
+def update(client: XtimerClient, app: str, timer_id: int, name: str | None, cron: str | None, at_time: str | None,
+           rate: str | None, timezone: str | None, url_to: str | None, method: str | None, headers: dict[str, str],
+           body: str | None, clear: tuple[str, ...], version: int | None, **options: Any) -> Reply:
     """Change a timer. The update is refused (exit 1) if the timer changed since its version was read."""
-    changes: dict[str, Any] = {k: v for k, v in {"name": name, "cron": cron, "timezone": timezone}.items()
+    kind = schedule_kind(cron, at_time, rate)
+    if kind is None and any((cron, at_time, rate)):
+        raise click.UsageError("give at most one of --cron, --at and --rate")
+    given = {k: v for k, v in option_fields(options).items() if v is not None}
+    cleared = {CLEARABLE[name] for name in clear}
+    if cleared & set(given):
+        raise click.UsageError("an option cannot be both given and cleared: "
+                               + ", ".join(f"--{n}" for n in clear if CLEARABLE[n] in given))
+    changes: dict[str, Any] = {k: v for k, v in {"name": name, "cron": kind, "timezone": timezone, **given}.items()
                                if v is not None}
     new_callback = url_to is not None or method is not None or bool(headers) or body is not None
-    if not changes and not new_callback:
-        raise click.UsageError("nothing to change: give --name, --cron, --timezone, --url-to, --method, "
-                               "--header or --body")
+    if not changes and not new_callback and not cleared:
+        raise click.UsageError("nothing to change: give --name, a schedule (--cron, --at, --rate), --timezone, "
+                               "a callback option, a schedule option or --clear")
     if version is None or new_callback:
         current = client.get_timer(app, timer_id)
         version = version or current["version"]
@@ -281,7 +334,7 @@ def update(client: XtimerClient, app: str, timer_id: int, name: str | None, cron
             if headers:
                 notify["header"] = headers
             changes["notifyHTTPParam"] = notify
-    timer = client.update_timer(app, timer_id, changes, version=version)
+    timer = client.update_timer(app, timer_id, changes, version=version, clear=sorted(cleared))
     return timer, timer_text(timer)
 
 
@@ -315,7 +368,7 @@ def timer_text(timer: dict[str, Any]) -> str:
         pairs.append(("body", cell(notify["body"], 200)))
     for key, label in (("startAt", "start at"), ("endAt", "end at"), ("maxFires", "max fires"),
                        ("jitterSeconds", "jitter (s)"), ("misfirePolicy", "misfire policy"),
-                       ("catchUpSeconds", "catch-up (s)")):
+                       ("catchUpSeconds", "catch-up (s)"), ("overlapPolicy", "overlap policy")):
         if timer.get(key) is not None:
             pairs.append((label, timer[key]))
     if timer.get("deleteAfterCompletion"):
@@ -327,7 +380,8 @@ def timer_text(timer: dict[str, Any]) -> str:
     if timer.get("recent"):
         recent = timer["recent"]
         pairs.append(("recent tasks", f"{recent.get('tasks', 0)}: {recent.get('succeeded', 0)} succeeded, "
-                                      f"{recent.get('failed', 0)} failed, {recent.get('missed', 0)} missed"))
+                                      f"{recent.get('failed', 0)} failed, {recent.get('missed', 0)} missed"
+                                      + "".join(f", {recent[k]} {k}" for k in ("skipped", "held") if recent.get(k))))
     return fields(pairs)
 
 

@@ -102,7 +102,7 @@ def _widget(title: str, lines: list[list[Any]], x: int, y: int, stat: str = "Sum
 def dashboard_body(stage: Stage) -> dict[str, Any]:
     c, names = catalog, stage.names()
     fires = [c.FIRES_DELIVERED, c.FIRES_FAILED, c.FIRES_RETRIED, c.FIRES_DEAD_LETTERED, c.FIRES_DROPPED,
-             c.FIRES_MISSED, c.CLAIM_CONFLICTS, c.FIRES_DEFERRED, c.CALLBACKS_SHORT_CIRCUITED]
+             c.FIRES_MISSED, c.FIRES_SKIPPED, c.CLAIM_CONFLICTS, c.FIRES_DEFERRED, c.CALLBACKS_SHORT_CIRCUITED]
     functions = stage.function_names()
     return {"widgets": [
         _widget("Fires per minute", [_line(m, stage, "Sum", m.name) for m in fires], 0, 0),

@@ -13,7 +13,9 @@ provider too); it also refuses `log_retention_in_days`. So `package_terraform`:
    (xtimer_deploy.iam, TerraformArns), each function after its log group;
 3. writes xtimer.tf.json from chalicelib.storage.resources: the tables (keys, indexes, TTL,
    on-demand, `prevent_destroy`), the fire queue with its redrive to the dead-letter queue, the
-   log groups, and outputs naming them;
+   log groups, and outputs naming them; and the alarms, their SNS topic (an e-mail subscription
+   when `alarm_email` is set) and the dashboard, from the CloudFormation path's own
+   (xtimer_deploy.terraform_monitoring);
 4. checks the result (`check_terraform`).
 `terraform init` and `terraform validate` then accept the directory (tests/e2e/test_deploy_terraform.py).
 """
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.storage import resources
-from xtimer_deploy import iam
+from xtimer_deploy import iam, terraform_monitoring
 from xtimer_deploy.chalice_cli import Runner, run_chalice, validate
 from xtimer_deploy.stage import FUNCTIONS, Stage, load_stage
 
@@ -136,8 +138,11 @@ def xtimer_resources(stage: Stage) -> dict[str, Any]:
         {"retention_in_days": retention} if retention else {})} for logical_id, name in stage.function_names().items()}
     outputs = {f"{key}_table_name": {"value": f"${{aws_dynamodb_table.{key}.name}}"} for key in tables}
     outputs.update({f"{key}_url": {"value": f"${{aws_sqs_queue.{key}.url}}"} for key in queues})
-    return {"resource": {"aws_dynamodb_table": tables, "aws_sqs_queue": queues,
-                         "aws_cloudwatch_log_group": log_groups}, "output": outputs}
+    outputs["alarm_topic_arn"] = {"value": f"${{aws_sns_topic.{terraform_monitoring.TOPIC}.arn}}"}
+    return {"variable": terraform_monitoring.variables(),
+            "resource": {"aws_dynamodb_table": tables, "aws_sqs_queue": queues,
+                         "aws_cloudwatch_log_group": log_groups, **terraform_monitoring.resources(stage)},
+            "output": outputs}
 
 
 def adapt_chalice(config: dict[str, Any], stage: Stage) -> dict[str, Any]:
@@ -217,6 +222,13 @@ def check_terraform(chalice_config: dict[str, Any], ours: dict[str, Any], stage:
         for name, body in expected[kind].items():
             if found.get(kind, {}).get(name) != body:
                 problems.append(f"{kind}.{name}: missing, or not as chalicelib.storage.resources defines it")
+    for kind in ("aws_sns_topic", "aws_sns_topic_subscription", "aws_cloudwatch_metric_alarm", "aws_cloudwatch_dashboard"):
+        for name, body in expected[kind].items():
+            if found.get(kind, {}).get(name) != body:
+                problems.append(f"{kind}.{name}: missing, or not as xtimer_deploy.monitoring defines it")
+    declared = set(chalice_config.get("variable", {})) | set(ours.get("variable", {}))
+    for name in sorted(set(terraform_monitoring.variables()) - declared):
+        problems.append(f"variable {name} (an alarm setting) is not declared")
     functions = found.get("aws_lambda_function", {})
     if set(functions) != set(FUNCTIONS.values()):
         problems.append(f"functions are {sorted(functions)}, not {sorted(FUNCTIONS.values())}")

@@ -23,7 +23,7 @@ from chalicelib.errors import ErrorCode
 from chalicelib.timers.fire_schedule import FireSchedule
 from chalicelib.timers.schedule import CronError, parse_schedule
 from chalicelib.timers.bounds import MAX_FIRES, MAX_JITTER_SECONDS
-from chalicelib.timers.options import MAX_CATCH_UP_SECONDS, MISFIRE_POLICIES
+from chalicelib.timers.options import MAX_CATCH_UP_SECONDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 
 REFUSAL = "xtimer"  # the pydantic error type of a `refuse`d value; its context carries code and message
@@ -346,17 +346,9 @@ def _flag(value: Any) -> Any:
     refuse(f"must be true or false, not {json_type(value)}")
 
 
-def _not_yet(value: Any) -> Any:
-    if value is not None:
-        refuse("is not supported by this version of xtimer (see docs/cron.md, \"Not yet\"); leave it out")
-    return None
-
-
 Instant = Annotated[Optional[int], PlainValidator(_instant, json_schema_input_type=Optional[Annotated[
     str, Field(json_schema_extra={"format": "date-time"})]])]
 Flag = Annotated[Optional[bool], PlainValidator(_flag, json_schema_input_type=Optional[bool])]
-NotYet = Annotated[None, PlainValidator(_not_yet, json_schema_input_type=None),
-                   Field(description="not supported yet: must be left out")]
 MaxFires = bounded_int(1, MAX_FIRES, None, description="the timer completes after this many scheduled fires")
 JitterSeconds = bounded_int(0, MAX_JITTER_SECONDS, None,
                             description="move each fire later by a stable pseudo-random 0..N seconds "
@@ -377,3 +369,20 @@ MisfirePolicy = Annotated[Optional[Literal["all", "once", "skip"]],
                           Field(description="what to do with fires missed while the service was down")]
 CatchUpSeconds = bounded_int(0, MAX_CATCH_UP_SECONDS, None,
                              description="how late a missed fire may still be made (capped by the service's window)")
+
+
+def _overlap_policy(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in OVERLAP_POLICIES:
+        refuse(f"must be one of {', '.join(OVERLAP_POLICIES)} (allow: every fire is made; skip: a fire that comes "
+               "while the previous one is still running or being retried is recorded as skipped; buffer_one: "
+               f"one such fire waits for the previous one, any further is skipped), got {str(value)[:40]!r}")
+    return value.strip().lower()
+
+
+OverlapPolicy = Annotated[Optional[Literal["allow", "skip", "buffer_one"]],
+                          PlainValidator(_overlap_policy,
+                                         json_schema_input_type=Optional[Literal["allow", "skip", "buffer_one"]]),
+                          Field(description="what to do with a fire that comes while the previous fire of the "
+                                            "timer is still running or being retried")]

@@ -15,11 +15,12 @@ from chalice import Response
 
 from chalicelib.api import auth, cross_site, envelope, openapi, pagination, replies, validation, views
 from chalicelib.api.field_errors import R
-from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
+from chalicelib.api.requests import (AppActivityQuery, AppTimersQuery, CreateTimerRequest, PreviewCronRequest, TasksQuery, TimerRef,
                                      UpdateTimerRequest)
 from chalicelib.clock import rfc3339, rfc3339_ms
 from chalicelib.errors import ErrorCode, InvalidField, ServiceUnavailable, TimerNotFound, XtimerError
 from chalicelib.storage.transient import is_transient
+from chalicelib.timers.activity import app_activity
 from chalicelib.timers.options import OptionError, check_options
 from chalicelib.timers.status import STATUS_COMPLETED
 from chalicelib.timers.store import schedule_of
@@ -212,6 +213,14 @@ def get_tasks(call: Call) -> Response:
     if next_ms is not None:
         data.nextPageToken = pagination.encode("tasks", next_ms)
     return reply(data)
+
+
+@endpoint()
+def get_app_activity(call: Call) -> Response:
+    """The console's last-hour view of an app: fires, failures and lateness, from its task records."""
+    query = call.parse(AppActivityQuery)
+    now_ms = int(services().clock() * 1000)
+    return reply(views.activity_view(app_activity(query.app, now_ms, query.minutes)))
 
 
 @endpoint()

@@ -23,6 +23,7 @@ MAX_VERSION = 2**53 - 1
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_PREVIEW_COUNT = 50
+MAX_ACTIVITY_MINUTES = 60  # getAppActivity: the console's last-hour view
 DEFAULT_PREVIEW_COUNT = 5
 
 __all__ = [name for name in dir() if name.isupper()]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import replies
-from chalicelib.api.requests import (AppRef, AppTimersQuery, CreateTimerRequest, PreviewCronRequest, Request,
+from chalicelib.api.requests import (AppActivityQuery, AppRef, AppTimersQuery, CreateTimerRequest, PreviewCronRequest, Request,
                                      TasksQuery, TimerRef, UpdateTimerRequest)
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
@@ -22,6 +22,7 @@ _REQUESTS: tuple[type[Request], ...] = (CreateTimerRequest, UpdateTimerRequest, 
 _REPLIES: tuple[type[replies.Reply], ...] = (
     replies.Error, replies.Health, replies.Created, replies.Timer, replies.TimerDetail, replies.TimerPage,
     replies.Task, replies.TaskPage, replies.Triggered, replies.SigningSecret, replies.CronPreview,
+    replies.AppActivity,
 )
 
 
@@ -126,6 +127,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         _ok(replies.TaskPage),
         params=_query(TasksQuery),
         errors=(400, 404))},
+    "/xtimer/getAppActivity": {"get": _operation(
+        "An app's fires, failures and lateness over the last minutes (up to an hour), from its task records",
+        _ok(replies.AppActivity),
+        params=_query(AppActivityQuery))},
     "/xtimer/triggerTimer": {"get": _operation(
         "Run a timer once now",
         _ok(replies.Triggered),

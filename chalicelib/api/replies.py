@@ -66,6 +66,7 @@ class Timer(Reply):
     deleteAfterCompletion: bool = False  # noqa: N815
     misfirePolicy: Optional[str] = None  # noqa: N815
     catchUpSeconds: Optional[int] = None  # noqa: N815
+    overlapPolicy: Optional[str] = Field(default=None, description="skip or buffer_one; absent: allow")  # noqa: N815
 
 
 class RecentCounts(Reply):
@@ -73,6 +74,8 @@ class RecentCounts(Reply):
     succeeded: int
     failed: int
     missed: int
+    skipped: int = 0
+    held: int = 0
 
 
 class TimerDetail(Timer):
@@ -95,6 +98,51 @@ class Task(Reply):
     manual: bool
     startedAt: Optional[Timestamp]  # noqa: N815
     finishedAt: Optional[Timestamp]  # noqa: N815
+    overlapPolicy: Optional[str] = Field(default=None,  # noqa: N815
+                                         description="the timer's overlapPolicy when the fire came, if not allow")
+
+
+class ActivityCounts(Reply):
+    fires: int = Field(description="scheduled fires due in the span (manual runs left out)")
+    succeeded: int
+    failed: int
+    missed: int
+    skipped: int
+    underWay: int = Field(description="running, waiting for a retry, or held")  # noqa: N815
+
+
+class Lateness(Reply):
+    """How late first attempts left, in ms (nearest-rank percentiles); null when there were none."""
+
+    count: int
+    p50Ms: Optional[int]  # noqa: N815
+    p95Ms: Optional[int]  # noqa: N815
+    p99Ms: Optional[int]  # noqa: N815
+    maxMs: Optional[int]  # noqa: N815
+
+
+class ActivityMinute(ActivityCounts):
+    start: Timestamp
+
+
+class TimerActivity(ActivityCounts):
+    timerId: int  # noqa: N815
+    name: str
+    lateness: Lateness
+
+
+class AppActivity(Reply):
+    """An app's fires over the last minutes, from its task records (see docs/console.md)."""
+
+    app: str
+    since: Timestamp
+    until: Timestamp
+    totals: ActivityCounts
+    lateness: Lateness
+    minutes: list[ActivityMinute]
+    timers: list[TimerActivity] = Field(description="the timers with fires in the span, most failures first")
+    timersRead: int  # noqa: N815
+    partial: bool = Field(description="true when the app has more timers, or a timer more records, than are read")
 
 
 class Created(Reply):

@@ -18,7 +18,7 @@ from chalicelib.api import limits
 from chalicelib.api.fields import (AppName, CallbackBody, CallbackHeaders, CallbackMethod, CallbackUrl, Cron,
                                    CronChange, LONE_SURROGATE, MISSING, NESTED_TOO_DEEPLY, Status, TimerId,
                                    TimerName, TimeZone, bounded_int, lone_surrogate, refuse)
-from chalicelib.api.fields import CatchUpSeconds, Flag, Instant, JitterSeconds, MaxFires, MisfirePolicy, NotYet
+from chalicelib.api.fields import CatchUpSeconds, Flag, Instant, JitterSeconds, MaxFires, MisfirePolicy, OverlapPolicy
 from chalicelib.errors import ErrorCode
 from chalicelib.fires.tasks import STATUS_NAMES
 from chalicelib.timers.bounds import Bounded
@@ -84,13 +84,11 @@ class TimerRef(AppRef):
 
 # --- Schedule options (issue 15), shared by creatTimer, updateTimer and previewCron --------------
 _OPTIONS = ("startAt", "endAt", "maxFires", "jitterSeconds", "deleteAfterCompletion", "misfirePolicy",
-            "catchUpSeconds")
-_NOT_YET = ("overlapPolicy",)
+            "catchUpSeconds", "overlapPolicy")
 
 
 class ScheduleOptions(Request):
-    """startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion (all optional); the policies
-    are refused until they are implemented, rather than silently ignored."""
+    """startAt, endAt, maxFires, jitterSeconds, deleteAfterCompletion and the policies (all optional)."""
 
     startAt: Instant = None  # noqa: N815
     endAt: Instant = None  # noqa: N815
@@ -99,19 +97,20 @@ class ScheduleOptions(Request):
     deleteAfterCompletion: Flag = None  # noqa: N815
     misfirePolicy: MisfirePolicy = None  # noqa: N815
     catchUpSeconds: CatchUpSeconds  # type: ignore[valid-type]  # noqa: N815
-    overlapPolicy: NotYet = None  # noqa: N815
+    overlapPolicy: OverlapPolicy = None  # noqa: N815
 
     def options(self) -> TimerOptions:
         return TimerOptions(start_at=self.startAt, end_at=self.endAt, max_fires=self.maxFires,
                             jitter_seconds=self.jitterSeconds or 0,
                             delete_after_completion=bool(self.deleteAfterCompletion),
-                            misfire_policy=self.misfirePolicy, catch_up_seconds=self.catchUpSeconds)
+                            misfire_policy=self.misfirePolicy, catch_up_seconds=self.catchUpSeconds,
+                            overlap_policy=self.overlapPolicy)
 
 
 class CreateTimerRequest(ScheduleOptions):
     """creatTimer's body, checked field by field in the order the spec lists them."""
 
-    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status", *_OPTIONS, *_NOT_YET)
+    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status", *_OPTIONS)
 
     app: AppName
     name: TimerName
@@ -132,7 +131,7 @@ class UpdateTimerRequest(ScheduleOptions, AppRef):
     """updateTimer's body: the timer, then what changes in it, each checked as creatTimer checks it
     (a cron's shape first: it is parsed by the timer store, against the timer's zone or the new one)."""
 
-    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", *_OPTIONS, *_NOT_YET, "version")
+    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", *_OPTIONS, "version")
 
     id: TimerId
     name: Optional[TimerName] = None
@@ -147,7 +146,8 @@ class UpdateTimerRequest(ScheduleOptions, AppRef):
     def _something_to_change(cls, data: Any, handler: ModelWrapValidatorHandler[UpdateTimerRequest]
                              ) -> UpdateTimerRequest:
         """Nothing to change is reported before a bad version (and after everything else)."""
-        nothing = isinstance(data, dict) and all(data.get(key) is None for key in _CHANGES)
+        nothing = isinstance(data, dict) and all(data.get(key) is None for key in _CHANGES) and not any(
+            key in data for key in _OPTIONS)  # an option's null is a change: it clears the option
         try:
             request = handler(data)
         except ValidationError as exc:
@@ -170,7 +170,7 @@ class UpdateTimerRequest(ScheduleOptions, AppRef):
 class PreviewCronRequest(ScheduleOptions):
     """previewCron's body: a schedule, and optionally the options a timer would have."""
 
-    check_order = ("cron", "timezone", "count", *_OPTIONS, *_NOT_YET)
+    check_order = ("cron", "timezone", "count", *_OPTIONS)
 
     timezone: Annotated[TimeZone, BeforeValidator(lambda v: "UTC" if v is None else v)] = "UTC"
     cron: Cron
@@ -206,6 +206,13 @@ class TasksQuery(TimerRef):
                         description="only tasks in this status: "
                                     + ", ".join(f"{k} {v}" for k, v in sorted(STATUS_NAMES.items())))
     pageToken: Optional[str] = Field(default=None, description=_PAGE_TOKEN)  # noqa: N815
+
+
+class AppActivityQuery(AppRef):
+    """getAppActivity's query string."""
+
+    minutes: bounded_int(1, limits.MAX_ACTIVITY_MINUTES, limits.MAX_ACTIVITY_MINUTES,  # type: ignore[valid-type]
+                         description="how many minutes back from now (the last one is the current minute)")
 
 
 REQUEST_BODIES: tuple[type[Request], ...] = (CreateTimerRequest, UpdateTimerRequest, PreviewCronRequest)

@@ -2,10 +2,12 @@
 chalicelib.api.replies, filled from the stored items."""
 from __future__ import annotations
 
+from chalicelib.api import replies
 from chalicelib.api.replies import Callback, Task, Timer
 from chalicelib.clock import rfc3339, rfc3339_ms
 from chalicelib.fires.tasks import STATUS_NAMES
 from chalicelib.storage.models import TaskModel, TimerModel, headers_of
+from chalicelib.timers import activity
 
 
 def timer_view(timer: TimerModel) -> Timer:
@@ -28,6 +30,7 @@ def timer_view(timer: TimerModel) -> Timer:
         deleteAfterCompletion=bool(timer.delete_after_completion),
         misfirePolicy=timer.misfire_policy,
         catchUpSeconds=None if timer.catch_up_seconds is None else int(timer.catch_up_seconds),
+        overlapPolicy=timer.overlap_policy,
     )
 
 
@@ -46,4 +49,26 @@ def task_view(task: TaskModel) -> Task:
         manual=bool(task.manual),
         startedAt=rfc3339_ms(task.started_at),
         finishedAt=rfc3339_ms(task.finished_at),
+        overlapPolicy=task.overlap_policy,
     )
+
+
+def _counts(counts: activity.Counts) -> dict[str, int]:
+    return {"fires": counts.fires, "succeeded": counts.succeeded, "failed": counts.failed, "missed": counts.missed,
+            "skipped": counts.skipped, "underWay": counts.under_way}
+
+
+def _lateness(values: list[int]) -> replies.Lateness:
+    return replies.Lateness(count=len(values), p50Ms=activity.percentile(values, 50),
+                            p95Ms=activity.percentile(values, 95), p99Ms=activity.percentile(values, 99),
+                            maxMs=values[-1] if values else None)
+
+
+def activity_view(found: activity.AppActivity) -> replies.AppActivity:
+    return replies.AppActivity(
+        app=found.app, since=rfc3339_ms(found.since_ms), until=rfc3339_ms(found.until_ms),
+        totals=replies.ActivityCounts(**_counts(found.totals)), lateness=_lateness(found.lateness_ms),
+        minutes=[replies.ActivityMinute(start=rfc3339_ms(start), **_counts(counts)) for start, counts in found.minutes],
+        timers=[replies.TimerActivity(timerId=t.timer_id, name=t.name, lateness=_lateness(t.lateness_ms),
+                                      **_counts(t.counts)) for t in found.timers],
+        timersRead=found.timers_read, partial=found.partial)

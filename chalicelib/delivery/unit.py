@@ -28,6 +28,7 @@ from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, to_ms
 from chalicelib.delivery import fairness
 from chalicelib.delivery.fairness import Fairness
+from chalicelib.delivery import overlap
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.fires.fire import Fire
@@ -73,6 +74,7 @@ class Settle:
     retries: list[tuple[Fire, int]] = field(default_factory=list)  # failed attempts: (fire, backoff s)
     busy: list[tuple[Fire, int]] = field(default_factory=list)  # held by a live claim: (fire, s to its end)
     deferred: list[tuple[Fire, int]] = field(default_factory=list)  # lane full, claim released: (fire, delay s)
+    held: list[tuple[Fire, int]] = field(default_factory=list)  # overlapPolicy: to travel alone, (fire, delay s)
     failed: list[GiveUp] = field(default_factory=list)
     errors: dict[Fire, str] = field(default_factory=dict)  # the last error of each retry
     made: int = 0  # calls made
@@ -115,11 +117,33 @@ class Unit:
                                       or timer.generation != fire.generation):
                 log.info("fire %s dropped: the timer was disabled or rescheduled", fire.idempotency_key)
             else:
+                policy = None if fire.manual else overlap.policy_of(timer)  # allow: nothing read, no wait
+                if policy is not None and not self._overlap_allows(fire, timer, policy, alone=len(fires) == 1):
+                    continue
                 live.append((fire, timer))
                 self._timer_of[fire] = timer
                 continue
             self._meter.count(metrics.FIRES_DROPPED)
         return live
+
+    def _overlap_allows(self, fire: Fire, timer: TimerModel, policy: str, *, alone: bool) -> bool:
+        """overlapPolicy (chalicelib.delivery.overlap), judged at the fire's second: a fire early
+        in a bucket travels on alone first, so that its wait holds back none of the others."""
+        remaining = fire.due_time - self._clock()
+        if remaining > 0 and not alone:
+            self.settle.held.append((fire, int(remaining)))
+            return False
+        if remaining > 0:
+            self._sleep(remaining)
+        verdict = overlap.judge(fire, policy, to_ms(self._clock()))
+        if verdict is overlap.Verdict.HOLD:
+            self.settle.held.append((fire, overlap.RECHECK_SECONDS))
+        elif verdict is overlap.Verdict.SKIP:
+            log.info("fire %s skipped: the timer's previous fire is not done (overlapPolicy %s)",
+                     fire.idempotency_key, policy)
+            self._meter.count(metrics.FIRES_SKIPPED)
+            lifecycle.after_last_fire(timer, fire.fire_ms)
+        return verdict is overlap.Verdict.GO
 
     def _claim_and_call(self, live: list[tuple[Fire, TimerModel]], secrets: dict[str, tuple[str, ...]]) -> None:
         """Claims on the claim pool, calls on the callback pool, outcomes written as they come.
@@ -221,7 +245,9 @@ class Unit:
 
     def _claim(self, fire: Fire) -> Claim | None:
         """Our claim on the fire, or None if it is not ours to call now (noted in the Settle)."""
-        claim = self._tasks.claim(fire, to_ms(self._clock()))
+        timer = self._timer_of.get(fire)
+        claim = self._tasks.claim(fire, to_ms(self._clock()),
+                                  overlap_policy=None if timer is None or fire.manual else overlap.policy_of(timer))
         if claim.result is not ClaimResult.CLAIMED:
             self._meter.count(metrics.CLAIM_CONFLICTS)
         if claim.result is ClaimResult.DONE:

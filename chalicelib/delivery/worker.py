@@ -148,8 +148,8 @@ class Worker:
     def _settle_bucket(self, settle: Settle) -> bool:
         """A bucket is done once every first attempt has an outcome: what is left travels alone."""
         self._dead_letter(settle.failed)
-        if settle.retries or settle.busy or settle.deferred:
-            self._queue.retry_each(settle.retries + settle.busy + settle.deferred)
+        if settle.retries or settle.busy or settle.deferred or settle.held:
+            self._queue.retry_each(settle.retries + settle.busy + settle.deferred + settle.held)
         if settle.crashed:
             raise settle.crashed
         return True
@@ -161,6 +161,8 @@ class Worker:
         if settle.deferred:
             self._queue.retry_each(settle.deferred)
         failed = list(settle.failed)
+        if settle.held:  # overlapPolicy: a new message each time, so a long hold uses up no receive count
+            self._queue.retry_each(settle.held)
         if last:  # handing it back now would let the redrive policy park it without a word
             limit = f"gave up at the fire queue's last receive ({config.FIRE_QUEUE_MAX_RECEIVES})"
             failed += [GiveUp(fire, f"{limit}; last attempt: {settle.errors.get(fire)}", note=True)

@@ -2,7 +2,10 @@
 
 A task goes through the statuses of the original system:
     0 NOT_RUN (waiting for a retry)  1 RUNNING  2 SUCCEEDED  3 FAILED
-plus 4 MISSED (older than the catch-up window when the scheduler came back; never called).
+plus 4 MISSED (older than the catch-up window when the scheduler came back; never called),
+5 SKIPPED (came while the timer's previous fire was still running or being retried, and its
+overlapPolicy said skip; never called) and 6 HELD (buffered by overlapPolicy buffer_one until the
+previous fire is done; then made). chalicelib.delivery.overlap writes the last two.
 
 A worker *claims* a fire with one conditional write before it calls: the write succeeds only
 if nobody has the fire, it is waiting for a retry, or its last claim's lease ran out (the
@@ -33,14 +36,14 @@ from chalicelib.fires.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
-NOT_RUN, RUNNING, SUCCEEDED, FAILED, MISSED = 0, 1, 2, 3, 4
+NOT_RUN, RUNNING, SUCCEEDED, FAILED, MISSED, SKIPPED, HELD = 0, 1, 2, 3, 4, 5, 6
 STATUS_NAMES = {NOT_RUN: "not run", RUNNING: "running", SUCCEEDED: "succeeded", FAILED: "failed",
-                MISSED: "missed"}
+                MISSED: "missed", SKIPPED: "skipped", HELD: "held"}
 
 
 class ClaimResult(enum.Enum):
     CLAIMED = "claimed"
-    DONE = "done"  # succeeded, failed for good, or missed: nothing left to do
+    DONE = "done"  # succeeded, failed for good, missed or skipped: nothing left to do
     BUSY = "busy"  # another worker holds a live claim
 
 
@@ -59,6 +62,7 @@ class Claim:
     attempt: int = 0
     lease_until_ms: int = 0
     started_ms: int = 0
+    overlap_policy: str | None = None  # recorded on the task again with the outcome (a batch put replaces it)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ class TaskRecords:
         self._lease_ms = lease_ms
         self._sleep = sleep
 
-    def claim(self, fire: Fire, now_ms: int) -> Claim:
+    def claim(self, fire: Fire, now_ms: int, *, overlap_policy: str | None = None) -> Claim:
+        """`overlap_policy`, when the timer has one other than allow, is recorded on the task."""
         task = TaskModel(fire.timer_id, fire.fire_ms)
         condition = (
             TaskModel.timer_id.does_not_exist()
@@ -101,6 +106,7 @@ class TaskRecords:
                     TaskModel.started_at.set(now_ms),
                     TaskModel.manual.set(1 if fire.manual else 0),
                     TaskModel.expires_at.set(_expires_at(fire.fire_ms)),
+                    *([TaskModel.overlap_policy.set(overlap_policy)] if overlap_policy else []),
                 ],
                 condition=condition,
             )
@@ -110,11 +116,12 @@ class TaskRecords:
             current = self.get(fire.timer_id, fire.fire_ms)
             if current is not None and current.status == RUNNING and current.claim_token == token:
                 # Our own write went through and its answer was lost; the SDK's retry found it done.
-                return Claim(ClaimResult.CLAIMED, int(current.attempts), int(current.lease_until or 0))
+                return Claim(ClaimResult.CLAIMED, int(current.attempts), int(current.lease_until or 0),
+                             overlap_policy=overlap_policy)
             if current is not None and current.status == RUNNING:
                 return Claim(ClaimResult.BUSY, current.attempts, int(current.lease_until or 0))
             return Claim(ClaimResult.DONE, current.attempts if current else 0)
-        return Claim(ClaimResult.CLAIMED, int(task.attempts), lease_until, now_ms)
+        return Claim(ClaimResult.CLAIMED, int(task.attempts), lease_until, now_ms, overlap_policy)
 
     def record_many(self, results: list[Result], now_ms: Callable[[], int]) -> list[bool]:
         """Write many outcomes: in BatchWriteItem calls while their leases have time left, one
@@ -165,6 +172,7 @@ class TaskRecords:
             http_status=outcome.http_status, response_body=outcome.response_body or None,
             duration_ms=outcome.duration_ms, error=outcome.error or None, started_at=result.claim.started_ms,
             finished_at=result.now_ms, manual=1 if fire.manual else 0, expires_at=_expires_at(fire.fire_ms),
+            overlap_policy=result.claim.overlap_policy,
         )
 
     def give_up(self, fire: Fire, now_ms: int, *, reason: str | None = None, claim: Claim | None = None) -> bool:
@@ -277,9 +285,10 @@ class TaskRecords:
     def recent_counts(self, timer_id: int, app: str, last: int = 100) -> dict[str, int]:
         """Outcomes of the timer's `last` tasks."""
         items, _ = self.history(timer_id, app, page_size=last)
-        counts = {"tasks": len(items), "succeeded": 0, "failed": 0, "missed": 0}
+        counts = {"tasks": len(items), "succeeded": 0, "failed": 0, "missed": 0, "skipped": 0, "held": 0}
         for task in items:
-            name = {SUCCEEDED: "succeeded", FAILED: "failed", MISSED: "missed"}.get(int(task.status))
+            name = {SUCCEEDED: "succeeded", FAILED: "failed", MISSED: "missed", SKIPPED: "skipped",
+                    HELD: "held"}.get(int(task.status))
             if name:
                 counts[name] += 1
         return counts

@@ -59,6 +59,8 @@ FIRES_DEAD_LETTERED = Metric("FiresDeadLettered", _C, _W,
                              "Messages parked on the dead-letter queue (failed fires, malformed messages).")
 FIRES_DROPPED = Metric("FiresDropped", _C, _W,
                        "Fires not made: the timer was deleted, disabled or rescheduled since they were sent.")
+FIRES_SKIPPED = Metric("FiresSkipped", _C, _W,
+                       "Fires not made: the timer's previous fire was not done yet (overlapPolicy skip/buffer_one).")
 CLAIM_CONFLICTS = Metric("ClaimConflicts", _C, _W,
                          "Messages of a fire already done or being called by another worker (duplicates).")
 FIRES_DEFERRED = Metric("FiresDeferred", _C, _W,
@@ -79,7 +81,7 @@ TICK_FIRES_ENQUEUED = Metric("TickFiresEnqueued", _C, _T, "Fires one tick sent t
 METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     FIRES_DELIVERED, FIRES_FAILED, FIRES_RETRIED, FIRES_DEAD_LETTERED, FIRES_DROPPED, CLAIM_CONFLICTS,
     FIRES_DEFERRED, CALLBACKS_SHORT_CIRCUITED, CALLBACK_LATENESS, CALLBACK_DURATION, FIRES_MISSED, TICK_DURATION,
-    TICK_TIMERS_READ, TICK_FIRES_ENQUEUED,
+    TICK_TIMERS_READ, TICK_FIRES_ENQUEUED, FIRES_SKIPPED,
 )}
 
 

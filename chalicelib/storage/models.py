@@ -83,7 +83,7 @@ class TimersByApp(GlobalSecondaryIndex):
         projection = IncludeProjection(
             ["name", "cron", "timezone", "status", "notify", "created_at", "updated_at", "version",
              "start_at", "end_at", "max_fires", "jitter_seconds", "delete_after_completion", "misfire_policy",
-             "catch_up_seconds"]
+             "catch_up_seconds", "overlap_policy"]
         )
 
     app = UnicodeAttribute(hash_key=True)
@@ -133,6 +133,7 @@ class TimerModel(SharedClientModel):
     jitter_seconds = NumberAttribute(null=True)
     delete_after_completion = NumberAttribute(null=True)  # 1: delete the timer once its last fire is made
     misfire_policy = UnicodeAttribute(null=True)  # all (absent), once or skip
+    overlap_policy = UnicodeAttribute(null=True)  # allow (absent), skip or buffer_one (chalicelib.delivery.overlap)
     catch_up_seconds = NumberAttribute(null=True)
     anchor = NumberAttribute(null=True)  # epoch s the timer was last enabled at: where a rate and maxFires count from
     last_fire = NumberAttribute(null=True)  # epoch s of the last fire of a completed timer
@@ -197,6 +198,7 @@ class TaskModel(SharedClientModel):
     started_at = NumberAttribute(null=True)  # epoch ms
     finished_at = NumberAttribute(null=True)  # epoch ms
     manual = NumberAttribute(default=0)  # 1 for a run-now outside the schedule
+    overlap_policy = UnicodeAttribute(null=True)  # the timer's overlapPolicy when the fire came, if not allow
     expires_at = TTLAttribute()
 
 

@@ -1,8 +1,8 @@
 """A timer's optional schedule settings (startAt, endAt, maxFires, jitterSeconds,
-deleteAfterCompletion), checked, and the one function that builds a timer's schedule from them."""
+deleteAfterCompletion, the policies), checked, and the one function that builds a timer's schedule from them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.timers.bounds import MAX_FIRES, MAX_JITTER_SECONDS, Bounded
@@ -13,6 +13,7 @@ from chalicelib.timers.schedule import Schedule
 
 
 MISFIRE_POLICIES = ("all", "once", "skip")  # chalicelib.scheduling.migrator applies them
+OVERLAP_POLICIES = ("allow", "skip", "buffer_one")  # chalicelib.delivery.overlap applies them
 MAX_CATCH_UP_SECONDS = 86400  # the most a timer may ask for; the service's XTIMER_CATCH_UP_SECONDS caps it too
 
 
@@ -33,17 +34,25 @@ class TimerOptions:
     delete_after_completion: bool = False
     misfire_policy: str | None = None  # all (None: the default), once or skip (chalicelib.scheduling.migrator)
     catch_up_seconds: int | None = None  # how late a missed fire may still be made; at most the service's
+    overlap_policy: str | None = None  # allow (None: the default), skip or buffer_one (chalicelib.delivery.overlap)
 
     @property
     def any(self) -> bool:
-        return self != TimerOptions()
+        """Whether any option touches the schedule (overlapPolicy is the worker's: it does not)."""
+        return self.of_schedule != TimerOptions()
+
+    @property
+    def of_schedule(self) -> TimerOptions:
+        """These options without the ones that leave the fire times alone (overlapPolicy)."""
+        return replace(self, overlap_policy=None)
 
     def to_attributes(self) -> dict[str, Any]:
         """As stored on the timer item (None removes an attribute)."""
         return {"start_at": self.start_at, "end_at": self.end_at, "max_fires": self.max_fires,
                 "jitter_seconds": self.jitter_seconds or None,
                 "delete_after_completion": 1 if self.delete_after_completion else None,
-                "misfire_policy": self.misfire_policy, "catch_up_seconds": self.catch_up_seconds}
+                "misfire_policy": self.misfire_policy, "catch_up_seconds": self.catch_up_seconds,
+                "overlap_policy": None if self.overlap_policy == "allow" else self.overlap_policy}
 
 
 def options_of(timer: Any) -> TimerOptions:
@@ -55,7 +64,8 @@ def options_of(timer: Any) -> TimerOptions:
     return TimerOptions(start_at=number("start_at"), end_at=number("end_at"), max_fires=number("max_fires"),
                         jitter_seconds=number("jitter_seconds") or 0,
                         delete_after_completion=bool(number("delete_after_completion")),
-                        misfire_policy=getattr(timer, "misfire_policy", None), catch_up_seconds=number("catch_up_seconds"))
+                        misfire_policy=getattr(timer, "misfire_policy", None), catch_up_seconds=number("catch_up_seconds"),
+                        overlap_policy=getattr(timer, "overlap_policy", None))
 
 
 def build_schedule(cron: str, timezone: str, options: TimerOptions, *, anchor: int, seed: int) -> FireSchedule:

@@ -73,7 +73,8 @@ __all__ = ["TimerStore", "TimerPage", "schedule_of", "fire_rate", "new_timer_id"
 
 _OPTION_ATTRIBUTES = {"startAt": "start_at", "endAt": "end_at", "maxFires": "max_fires",
                       "jitterSeconds": "jitter_seconds", "deleteAfterCompletion": "delete_after_completion",
-                      "misfirePolicy": "misfire_policy", "catchUpSeconds": "catch_up_seconds"}
+                      "misfirePolicy": "misfire_policy", "catchUpSeconds": "catch_up_seconds",
+                      "overlapPolicy": "overlap_policy"}
 
 
 def _checked(schedule: FireSchedule, options: TimerOptions, now: float) -> None:
@@ -257,7 +258,13 @@ class TimerStore:
         new_cron, new_tz = changes.cron or timer.cron, changes.timezone or timer.timezone
         old_options = options_of(timer)
         new_options = _with_changes(old_options, changes.options)
-        schedule_changed = (new_cron, new_tz, new_options) != (timer.cron, timer.timezone, old_options)
+        schedule_changed = ((new_cron, new_tz, new_options.of_schedule)
+                            != (timer.cron, timer.timezone, old_options.of_schedule))
+        if not schedule_changed and new_options.overlap_policy != old_options.overlap_policy:
+            # the worker reads it at each fire: no new generation, the queued fires stay
+            policy = new_options.to_attributes()["overlap_policy"]
+            actions.append(TimerModel.overlap_policy.remove() if policy is None
+                           else TimerModel.overlap_policy.set(policy))
         rate_change = 0
         if schedule_changed:
             if timer.status == STATUS_COMPLETED:

@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import threading
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
@@ -24,9 +25,10 @@ from chalicelib.wiring import Services
 from tests.support.fake_clock import FakeClock, at
 from tests.support.pipeline import deliver, make_timer
 from tests.support.receiver import Receiver, Response
-from xtimer_deploy import monitoring
+from xtimer_deploy import monitoring, terraform_monitoring
 from xtimer_deploy.stage import load_stage
 from xtimer_deploy.template import merge_template
+from xtimer_deploy.terraform import xtimer_resources
 from xtimer_local.stack import scheduled_event
 
 Stream = tuple[str, tuple[tuple[str, str], ...]]
@@ -54,7 +56,8 @@ def streams(lines: list[dict[str, Any]]) -> dict[Stream, list[float]]:
 
 def every_kind_of_fire(service: Services, receiver: Receiver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Delivered, retried, failed for good and dead-lettered, dropped (disabled), a duplicate
-    message (claim conflict), and missed fires after the scheduler was down."""
+    message (claim conflict), missed fires after the scheduler was down, and a fire skipped by
+    overlapPolicy (it came while the previous one waited for a retry)."""
     monkeypatch.setenv("XTIMER_MAX_ATTEMPTS", "2")
     receiver.respond("/fails", Response(500))
     good = make_timer(service, receiver, "0 * * * * *", name="good", path="/ok")
@@ -69,6 +72,16 @@ def every_kind_of_fire(service: Services, receiver: Receiver, clock: FakeClock, 
     again = Fire(timer_id=good, app="shop", fire_ms=int(at("2026-03-01T12:13:00")) * 1000,
                  generation=int(service.timers.get("shop", good).generation))
     service.queue.send([again])  # a second message for a fire already made
+    deliver(service)
+    from chalicelib.fires.tasks import NOT_RUN
+    from chalicelib.storage.models import TaskModel, TimerModel
+    skipper = make_timer(service, receiver, "0 0 0 1 1 ? 2030", name="skipper", path="/never")
+    TimerModel(skipper).update(actions=[TimerModel.overlap_policy.set("skip")])
+    fire_ms = int(at("2026-03-01T12:14:00")) * 1000
+    TaskModel(skipper, fire_ms - 60_000, app="shop", status=NOT_RUN, attempts=1,  # waiting for its retry
+              expires_at=datetime.fromtimestamp(fire_ms // 1000 + 86400, timezone.utc)).save()
+    service.queue.send([Fire(timer_id=skipper, app="shop", fire_ms=fire_ms,
+                             generation=int(service.timers.get("shop", skipper).generation))])
     deliver(service)
     assert receiver.received("/ok") and len(receiver.received("/fails")) == 2 and not receiver.received("/never")
     deferred_and_short_circuited(service, receiver, clock, monkeypatch, good)
@@ -143,6 +156,47 @@ def test_the_alarms_and_the_dashboard_read_only_metrics_the_code_emits(emitted: 
     assert referenced <= set(emitted), f"named by the template, never emitted: {sorted(referenced - set(emitted))}"
     alarmed = {name for name, _ in referenced}
     assert {"CallbackLateness", "TickDuration"} <= alarmed
+
+
+def test_the_terraform_alarms_and_dashboard_read_only_metrics_the_code_emits(
+        emitted: dict[Stream, list[float]]) -> None:
+    """`make package-terraform`'s alarms and dashboard (xtimer.tf.json) are generated from the same
+    source as the template's, and name only emitted metrics, with the dimensions they are emitted with."""
+    config = xtimer_resources(load_stage("dev"))
+    referenced = terraform_monitoring.referenced_metrics(config)
+    assert referenced == monitoring.referenced_metrics(merge_template(load_stage("dev")))
+    assert referenced <= set(emitted), f"named by xtimer.tf.json, never emitted: {sorted(referenced - set(emitted))}"
+    alarms = config["resource"]["aws_cloudwatch_metric_alarm"]
+    cloudformation = {k for k, v in merge_template(load_stage("dev"))["Resources"].items()
+                      if v.get("Type") == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == cloudformation
+    assert {a["metric_name"] for a in alarms.values() if a["namespace"] == catalog.NAMESPACE} == {
+        "CallbackLateness", "TickDuration"}
+
+
+def test_a_metric_renamed_in_the_terraform_alarms_alone_is_caught() -> None:
+    config = xtimer_resources(load_stage("dev"))
+    config["resource"]["aws_cloudwatch_metric_alarm"]["LatenessAlarm"]["metric_name"] = "CallbackLatency"
+    names = {name for name, _ in terraform_monitoring.referenced_metrics(config)}
+    assert "CallbackLatency" in names and "CallbackLatency" not in catalog.METRICS
+
+
+def test_the_terraform_alarms_go_to_the_topic_with_an_optional_email_and_the_settings_as_variables() -> None:
+    config = xtimer_resources(load_stage("prod"))
+    resources = config["resource"]
+    alarms = resources["aws_cloudwatch_metric_alarm"]
+    assert all(a["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"] for a in alarms.values())
+    assert len({a["alarm_name"] for a in alarms.values()}) == len(alarms)
+    assert alarms["LatenessAlarm"]["extended_statistic"] == "p99" and "statistic" not in alarms["LatenessAlarm"]
+    assert alarms["LatenessAlarm"]["threshold"] == "${var.lateness_p99_threshold_ms}"
+    assert alarms["FireQueueAgeAlarm"]["dimensions"] == {"QueueName": "xtimer-prod-fires"}
+    assert alarms["WorkerErrorsAlarm"]["dimensions"] == {"FunctionName": "${aws_lambda_function.worker.function_name}"}
+    tick = alarms["TickNotRunningAlarm"]
+    assert (tick["period"] * tick["evaluation_periods"], tick["treat_missing_data"]) == (180, "breaching")
+    assert resources["aws_sns_topic_subscription"]["alarm_email"]["count"] == '${var.alarm_email == "" ? 0 : 1}'
+    assert set(config["variable"]) == {"alarm_email", "lateness_p99_threshold_ms", "oldest_fire_age_seconds"}
+    assert resources["aws_cloudwatch_dashboard"]["dashboard"]["dashboard_name"] == "xtimer-prod"
+    assert "${AWS::Region}" not in resources["aws_cloudwatch_dashboard"]["dashboard"]["dashboard_body"]
 
 
 def test_a_metric_renamed_in_the_template_alone_is_caught() -> None:

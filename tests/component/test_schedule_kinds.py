@@ -132,7 +132,7 @@ def test_jitter_moves_each_fire_inside_its_window_by_a_stable_offset(
     ({"cron": "*/10 * * * * *", "jitterSeconds": 10}, "jitterSeconds", ["period (10 s)", "at most 9"]),
     ({"misfirePolicy": "sometimes"}, "misfirePolicy", ["all, once, skip"]),
     ({"catchUpSeconds": -1}, "catchUpSeconds", ["from 0 to 86400"]),
-    ({"overlapPolicy": "buffer_one"}, "overlapPolicy", ["not supported"]),
+    ({"overlapPolicy": "queue"}, "overlapPolicy", ["allow, skip, buffer_one", "got 'queue'"]),
     ({"deleteAfterCompletion": "yes"}, "deleteAfterCompletion", ["true or false"]),
 ])
 def test_a_malformed_kind_or_option_names_the_field_and_the_accepted_forms(

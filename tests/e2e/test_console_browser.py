@@ -281,6 +281,51 @@ def test_the_edit_form_saves_and_reports_a_change_made_meanwhile(page: Page, sta
     assert timer["data"]["cron"] == "30 3 * * *" and timer["data"]["timezone"] == "Europe/Berlin"
 
 
+def test_the_forms_show_and_change_the_overlap_policy(page: Page, stack: LocalService) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    page.goto(f"{stack.url}/console#/apps/{app}/new")
+    expect(page.get_by_label("Overlapping fires")).to_have_value("")  # the create form: default (allow)
+    created = requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
+        "app": app, "name": "sync", "cron": "rate(1 minute)", "overlapPolicy": "skip",
+        "notifyHTTPParam": {"url": "http://127.0.0.1:9/hook", "method": "GET"}}).json()
+    timer_id = created["data"]["timerId"]
+    page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}")
+    expect(page.locator("dl.definition")).to_contain_text("skipped while the previous fire is running")
+    page.goto(f"{stack.url}/console#/apps/{app}/timers/{timer_id}/edit")
+    policy = page.get_by_label("Overlapping fires")
+    expect(policy).to_have_value("skip")
+    policy.select_option("buffer_one")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("dl.definition")).to_contain_text("one held until the previous fire is done")
+    timer = requests.get(f"{stack.url}/xtimer/getTimer", params={"id": timer_id, "app": app}, timeout=5).json()
+    assert timer["data"]["overlapPolicy"] == "buffer_one"
+
+
+def test_the_last_hour_view_shows_an_apps_fires_failures_and_lateness(page: Page, stack: LocalService,
+                                                                       receiver: Receiver) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    receiver.respond("/bad", Response(500))
+    for name, path in (("good", "/good"), ("bad", "/bad")):
+        created = requests.post(f"{stack.url}/xtimer/creatTimer", timeout=5, json={
+            "app": app, "name": name, "cron": "*/2 * * * * *", "status": 2, "maxFires": 2,
+            "notifyHTTPParam": {"url": receiver.url(path), "method": "POST"}}).json()
+        assert created["code"] == 0, created
+    deadline = datetime.now(timezone.utc).timestamp() + FIRE_TIMEOUT_MS / 1000
+    while (len(receiver.received("/good")) < 2 or len(receiver.received("/bad")) < 2) and \
+            datetime.now(timezone.utc).timestamp() < deadline:
+        page.wait_for_timeout(200)
+    page.goto(f"{stack.url}/console#/apps/{app}")
+    page.get_by_role("link", name="Last hour").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Last hour of {app}")
+    expect(page.locator("#activity-totals")).to_contain_text("4 (2 succeeded, 2 failed", timeout=FIRE_TIMEOUT_MS)
+    expect(page.locator("#activity-totals")).to_contain_text("p50")
+    rows = page.locator("#activity-timers tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("bad")  # most failures first
+    expect(page.locator("#activity-minutes svg")).to_have_attribute("aria-labelledby", "minutes-title minutes-desc")
+    expect(page.locator("#minutes-desc")).to_contain_text("4 fires in 60 minutes, 2 of them failed")
+
+
 def _task(timer_id: int, fire_ms: int, status: int, name: str, **fields: Any) -> dict[str, Any]:
     def at(ms: int | None) -> str | None:
         return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -97,6 +98,24 @@ def test_every_function_logs_to_its_own_group_with_the_stage_retention(config: d
         assert function["depends_on"] == [f"aws_cloudwatch_log_group.{name}"]
 
 
+def test_the_alarms_topic_and_dashboard_are_there_and_every_reference_in_them_resolves(
+        packaged: TerraformPackage, config: dict[str, dict[str, Any]]) -> None:
+    assert set(config["aws_cloudwatch_metric_alarm"]) == {
+        "DeadLetterQueueAlarm", "FireQueueAgeAlarm", "TickNotRunningAlarm", "LatenessAlarm",
+        "WorkerErrorsAlarm", "WorkerThrottlesAlarm", "TickErrorsAlarm", "TickThrottlesAlarm"}
+    assert set(config["aws_sns_topic"]) == {"alarms"} and set(config["aws_cloudwatch_dashboard"]) == {"dashboard"}
+    files = [json.loads(path.read_text()) for path in (packaged.chalice_tf, packaged.xtimer_tf)]
+    declared = {f"{kind}.{name}" for f in files for kind, items in f.get("resource", {}).items() for name in items}
+    declared |= {f"data.{kind}.{name}" for f in files for kind, items in f.get("data", {}).items() for name in items}
+    declared |= {f"var.{name}" for f in files for name in f.get("variable", {})}
+    monitoring_kinds = ("aws_sns_topic", "aws_sns_topic_subscription", "aws_cloudwatch_metric_alarm",
+                        "aws_cloudwatch_dashboard")
+    text = json.dumps([config[kind] for kind in monitoring_kinds])
+    references = {match.group(1) for expression in re.findall(r"\$\{([^}]*)\}", text) for match in re.finditer(
+        r"\b(data\.[a-z_]+\.[A-Za-z0-9_-]+|var\.[A-Za-z0-9_]+|aws_[a-z_]+\.[A-Za-z0-9_-]+)", expression)}
+    assert references and references <= declared, sorted(references - declared)
+
+
 def test_check_terraform_reports_a_trigger_without_partial_batch_failures(packaged: TerraformPackage) -> None:
     stage = load_stage("prod")
     adapted = json.loads(packaged.chalice_tf.read_text())
@@ -106,6 +125,10 @@ def test_check_terraform_reports_a_trigger_without_partial_batch_failures(packag
     problems = check_terraform(adapted, xtimer_resources(stage), stage)
     assert "the worker's SQS trigger lacks function_response_types [ReportBatchItemFailures]" in problems
     assert "aws_cloudwatch_event_rule.tick-event: schedule is 'rate(5 minutes)', not 'rate(1 minute)'" in problems
+    ours = xtimer_resources(stage)
+    del ours["resource"]["aws_cloudwatch_metric_alarm"]["LatenessAlarm"]
+    assert ("aws_cloudwatch_metric_alarm.LatenessAlarm: missing, or not as xtimer_deploy.monitoring defines it"
+            in check_terraform(adapted, ours, stage))
     assert adapt_chalice(adapted, stage)["resource"]["aws_lambda_event_source_mapping"][
         "worker-sqs-event-source"]["function_response_types"] == ["ReportBatchItemFailures"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import app as chalice_app
+from chalicelib.fires.fire import parse_message
 from chalicelib.storage import aws
 from chalicelib.storage.models import TaskModel
 from chalicelib.timers.schedule import parse_schedule
@@ -62,3 +63,44 @@ def fire_times(receiver: Receiver, path: str = "/hook") -> list[str]:
 
 def records(timer_id: int) -> list[TaskModel]:
     return list(TaskModel.query(timer_id))
+
+
+def deliver_fire(services: Services, fire_ms: int) -> None:
+    """Hand the worker the one message that holds the fire of `fire_ms` (the earliest such, if a
+    retry and a first attempt are both queued), and give every other message back to the queue:
+    a test decides which fire comes while another is still being retried."""
+    from xtimer_local.poller import handle_batch, receive
+    url = services.queue.url()
+    sqs = aws.sqs()
+    seen: list[dict[str, Any]] = []
+    try:
+        while True:
+            batch = receive(sqs, url, wait_seconds=0)
+            if not batch:
+                raise AssertionError(f"no message holds the fire of {fire_ms}")
+            seen += batch
+            wanted = [m for m in seen if any(f.fire_ms == fire_ms for f in parse_message(m["Body"]))]
+            if wanted:
+                seen.remove(wanted[0])
+                handle_batch(sqs, url, queue_arn(url), chalice_app.worker, wanted[:1])
+                return
+    finally:
+        for message in seen:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
+def deliver_in_order(services: Services) -> None:
+    """Like `deliver`, one message at a time, the one due first first (as the queue's delays would)."""
+    from xtimer_local.poller import handle_batch, receive
+    url = services.queue.url()
+    sqs = aws.sqs()
+    while True:
+        messages: list[dict[str, Any]] = []
+        while batch := receive(sqs, url, wait_seconds=0):
+            messages += batch
+        if not messages:
+            return
+        messages.sort(key=lambda m: max(f.due_time for f in parse_message(m["Body"])))
+        handle_batch(sqs, url, queue_arn(url), chalice_app.worker, messages[:1])
+        for message in messages[1:]:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)

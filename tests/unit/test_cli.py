@@ -330,8 +330,8 @@ def test_history_filters_by_status_and_follows_pages_with_all(fake: FakeXtimer) 
                                                                           "2026-11-25T08:01:03Z"]
 
 
-def test_history_refuses_a_status_outside_0_to_4_without_calling_the_service(fake: FakeXtimer) -> None:
-    result = xtimer(fake, "history", str(TIMER_ID), "--status", "5")
+def test_history_refuses_a_status_outside_0_to_6_without_calling_the_service(fake: FakeXtimer) -> None:
+    result = xtimer(fake, "history", str(TIMER_ID), "--status", "7")
 
     assert result.exit_code == 2
     assert fake.seen == []
@@ -430,6 +430,65 @@ def test_update_with_nothing_to_change_is_a_usage_error(fake: FakeXtimer) -> Non
     assert result.exit_code == 2
     assert "nothing to change" in result.stderr
     assert fake.seen == []
+
+
+def test_update_takes_the_schedule_kinds_and_every_schedule_option_create_has(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/updateTimer", ok({**TIMER, "cron": "rate(90 seconds)", "overlapPolicy": "buffer_one",
+                                           "maxFires": 5, "version": 3}))
+
+    result = xtimer(fake, "update", str(TIMER_ID), "--rate", "90 seconds", "--start-at", "2026-12-01T00:00:00Z",
+                    "--end-at", "2027-01-01T00:00:00Z", "--max-fires", "5", "--jitter", "30",
+                    "--delete-after-completion", "--misfire-policy", "once", "--catch-up", "60",
+                    "--overlap-policy", "buffer_one", "--version", "2")
+
+    assert result.exit_code == 0, result.output
+    assert fake.seen[0].body == {
+        "id": TIMER_ID, "app": "demo", "version": 2, "cron": "rate(90 seconds)", "startAt": "2026-12-01T00:00:00Z",
+        "endAt": "2027-01-01T00:00:00Z", "maxFires": 5, "jitterSeconds": 30, "deleteAfterCompletion": True,
+        "misfirePolicy": "once", "catchUpSeconds": 60, "overlapPolicy": "buffer_one"}
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "overlap policy buffer_one" in lines and "max fires 5" in lines
+
+
+def test_update_takes_a_one_shot_and_keep_after_completion(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/updateTimer", ok(TIMER))
+    result = xtimer(fake, "update", str(TIMER_ID), "--at", "2026-12-24T18:00:00", "--keep-after-completion",
+                    "--version", "2")
+    assert result.exit_code == 0, result.output
+    assert fake.seen[0].body == {"id": TIMER_ID, "app": "demo", "version": 2, "cron": "at(2026-12-24T18:00:00)",
+                                 "deleteAfterCompletion": False}
+
+
+def test_update_clear_sends_null_for_each_option_named(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/updateTimer", ok(TIMER))
+    result = xtimer(fake, "update", str(TIMER_ID), "--clear", "end-at", "--clear", "overlap-policy", "--version", "2")
+    assert result.exit_code == 0, result.output
+    assert fake.seen[0].body == {"id": TIMER_ID, "app": "demo", "version": 2, "endAt": None, "overlapPolicy": None}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--cron", "@daily", "--rate", "1 hour"), "at most one of --cron, --at and --rate"),
+    (("--max-fires", "3", "--clear", "max-fires"), "both given and cleared: --max-fires"),
+])
+def test_update_refuses_contradicting_flags_without_calling_the_service(fake: FakeXtimer, args: tuple[str, ...],
+                                                                        message: str) -> None:
+    result = xtimer(fake, "update", str(TIMER_ID), *args, "--version", "2")
+    assert result.exit_code == 2 and message in result.stderr
+    assert fake.seen == []
+
+
+def test_update_refuses_an_unknown_overlap_policy_without_calling_the_service(fake: FakeXtimer) -> None:
+    result = xtimer(fake, "update", str(TIMER_ID), "--overlap-policy", "queue", "--version", "2")
+    assert result.exit_code == 2 and "allow" in result.stderr and "buffer_one" in result.stderr
+    assert fake.seen == []
+
+
+def test_create_sends_the_overlap_policy(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/creatTimer", ok({"timerId": TIMER_ID}))
+    result = xtimer(fake, "create", "--name", "r", "--rate", "1 minute", "--url-to", "http://example.com/",
+                    "--overlap-policy", "skip")
+    assert result.exit_code == 0, result.output
+    assert fake.seen[0].body["overlapPolicy"] == "skip" and "deleteAfterCompletion" not in fake.seen[0].body
 
 
 def test_a_stale_update_exits_1_with_the_services_conflict_message(fake: FakeXtimer) -> None:
@@ -584,3 +643,11 @@ def test_the_client_offers_exactly_the_methods_the_service_accepts() -> None:
     from xtimer_cli.main import METHODS as client_methods
 
     assert client_methods == service_methods
+
+
+def test_the_clis_task_statuses_and_overlap_policies_are_the_services() -> None:
+    from chalicelib.fires.tasks import STATUS_NAMES
+    from chalicelib.timers.options import OVERLAP_POLICIES
+    from xtimer_cli import main
+    assert main.TASK_STATUS == STATUS_NAMES
+    assert main.OVERLAP_POLICIES == OVERLAP_POLICIES

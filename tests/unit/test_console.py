@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -78,3 +79,11 @@ def test_only_the_listed_files_can_be_served() -> None:
 def test_the_page_with_a_trailing_slash_redirects_to_where_its_relative_links_work(http: Client) -> None:
     response = http.http.get("/console/")
     assert response.status_code == 301 and response.headers["Location"] == "../console"
+
+
+def test_the_scripts_task_statuses_are_the_services() -> None:
+    from chalicelib.fires.tasks import STATUS_NAMES
+    script = (Path(console.__file__).parent / "console.js").read_text()
+    shown = re.search(r"const STATUS = \{([^}]*)\};", script)
+    assert shown, "console.js has no STATUS map"
+    assert {int(k): v for k, v in re.findall(r"(\d+): '([^']*)'", shown.group(1))} == STATUS_NAMES

@@ -13,7 +13,7 @@ from referencing.jsonschema import DRAFT202012
 from chalicelib.api import validation
 from chalicelib.api.field_errors import parse
 from chalicelib.api.openapi import document
-from chalicelib.api.requests import (AppTimersQuery, CreateTimerRequest, PreviewCronRequest, Request, TasksQuery,
+from chalicelib.api.requests import (AppActivityQuery, AppTimersQuery, CreateTimerRequest, PreviewCronRequest, Request, TasksQuery,
                                      TimerRef, UpdateTimerRequest)
 from chalicelib.errors import ErrorCode, XtimerError
 
@@ -26,7 +26,7 @@ BODIES: dict[type[Request], dict[str, Any]] = {CreateTimerRequest: TIMER, Update
                                                PreviewCronRequest: PREVIEW}
 QUERIES: dict[str, tuple[type[Request], dict[str, Any]]] = {
     "/xtimer/enableTimer": (TimerRef, QUERY), "/xtimer/getAppTimers": (AppTimersQuery, {"app": "billing"}),
-    "/xtimer/getTasks": (TasksQuery, QUERY),
+    "/xtimer/getTasks": (TasksQuery, QUERY), "/xtimer/getAppActivity": (AppActivityQuery, {"app": "billing"}),
 }
 
 

@@ -3,6 +3,7 @@
 //   #/                           pick an app
 //   #/apps/<app>                 its timers
 //   #/apps/<app>/new             create a timer
+//   #/apps/<app>/activity        its fires, failures and lateness over the last hour
 //   #/apps/<app>/timers/<id>     a timer: definition, next fires, history
 //   #/apps/<app>/timers/<id>/edit
 'use strict';
@@ -18,10 +19,14 @@
   const PREVIEW_DEBOUNCE_MS = 350;
   const LOOKUPS_AT_ONCE = 4; // per-row look-ups (description, next fire, last result) in flight at most
   const AUTH_CODES = new Set([40100, 40300]);
-  const STATUS = { 0: 'not run', 1: 'running', 2: 'succeeded', 3: 'failed', 4: 'missed' };
+  const STATUS = { 0: 'not run', 1: 'running', 2: 'succeeded', 3: 'failed', 4: 'missed', 5: 'skipped', 6: 'held' };
   const ENABLED = 2;
   const COMPLETED = 3; // no fires left: never fired again, kept with its history
   const MISFIRE_WORDS = { all: 'all made late, within the catch-up window', once: 'only the latest made', skip: 'skipped' };
+  const OVERLAP_WORDS = {
+    skip: 'skipped while the previous fire is running or being retried',
+    buffer_one: 'one held until the previous fire is done, any further skipped',
+  };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -179,7 +184,7 @@
   // finished (startedAt is when the worker claimed the fire, up to a second before it is due).
   // A fire still running has only its claim, and a missed one never started: neither has a call.
   function callLateness(task) {
-    if (task.status === 1 || task.status === 4) return null;
+    if (task.status === 1 || task.status === 4 || task.status === 5 || task.status === 6) return null; // no call (yet)
     if (task.finishedAt && task.durationMs !== null && task.durationMs !== undefined && task.startedAt) {
       return new Date(task.finishedAt).getTime() - task.durationMs - task.fireMs;
     }
@@ -281,6 +286,7 @@
     const app = parts[1];
     if (parts.length === 2) return { view: 'list', app };
     if (parts[2] === 'new' && parts.length === 3) return { view: 'create', app };
+    if (parts[2] === 'activity' && parts.length === 3) return { view: 'activity', app };
     if (parts[2] === 'timers' && /^\d+$/.test(parts[3] || '')) {
       if (parts.length === 4) return { view: 'timer', app, id: parts[3] };
       if (parts[4] === 'edit' && parts.length === 5) return { view: 'edit', app, id: parts[3] };
@@ -291,6 +297,7 @@
   const link = {
     list: (app) => '#/apps/' + encodeURIComponent(app),
     create: (app) => '#/apps/' + encodeURIComponent(app) + '/new',
+    activity: (app) => '#/apps/' + encodeURIComponent(app) + '/activity',
     timer: (app, id) => '#/apps/' + encodeURIComponent(app) + '/timers/' + id,
     edit: (app, id) => '#/apps/' + encodeURIComponent(app) + '/timers/' + id + '/edit',
   };
@@ -328,7 +335,7 @@
     const moveFocus = !firstRender;
     firstRender = false;
     const views = { home: homeView, list: listView, create: formView, edit: formView, timer: timerView,
-      missing: missingView };
+      activity: activityView, missing: missingView };
     try {
       await views[route.view](route, moveFocus);
     } catch (error) {
@@ -358,6 +365,105 @@
       h('p', null, h('a', { href: route.app ? link.list(route.app) : '#/' }, 'Back to the timers')));
   }
 
+  // The app's last hour (getAppActivity, from its task records): totals, lateness, fires per minute
+  // with the failed ones, and the timers that fired, most failures first. It refreshes itself.
+  async function activityView(route, moveFocus) {
+    const app = route.app;
+    const view = beginView('Last hour of ' + app);
+    const { main } = view;
+    const holder = h('div', { id: 'activity' }, h('p', { class: 'loading' }, 'Loading the last hour…'));
+    main.append(
+      h('p', { class: 'breadcrumb' }, h('a', { href: link.list(app) }, '← Timers of ' + app)),
+      h('h1', null, 'Last hour of ', h('span', { class: 'mono' }, app)),
+      holder);
+    if (moveFocus) focusHeading(main);
+    const load = async () => {
+      let data;
+      try {
+        data = await api('GET', 'getAppActivity', { query: { app, minutes: 60 } });
+      } catch (error) {
+        if (view.gen === generation) {
+          clear(holder).append(h('p', { class: 'empty' }, AUTH_CODES.has(error.code)
+            ? 'The figures show once the service accepts the key.' : 'The last hour could not be loaded: ' + error.message));
+        }
+        throw error;
+      }
+      if (view.gen !== generation) return;
+      clear(holder).append(...activityParts(app, data));
+    };
+    await load();
+    const every = setInterval(() => { load().catch(() => {}); }, LIVE_EVERY_MS * 5);
+    cleanups.push(() => clearInterval(every));
+  }
+
+  function activityParts(app, data) {
+    const t = data.totals;
+    const late = data.lateness;
+    const summary = h('dl', { class: 'definition', id: 'activity-totals' }, [
+      ['Fires', t.fires + ' (' + t.succeeded + ' succeeded, ' + t.failed + ' failed, ' + t.missed + ' missed, ' +
+        t.skipped + ' skipped, ' + t.underWay + ' under way)'],
+      ['Lateness', late.count ? 'p50 ' + formatMs(late.p50Ms) + ', p95 ' + formatMs(late.p95Ms) + ', p99 ' +
+        formatMs(late.p99Ms) + ', max ' + formatMs(late.maxMs) + ' (' + late.count + ' first attempts)'
+        : h('span', { class: 'muted' }, 'no first attempt finished yet')],
+      ['Span', [timeEl(data.since, 'UTC'), ' to ', timeEl(data.until, 'UTC')]],
+    ].map(([term, value]) => [h('dt', null, term), h('dd', null, value)]));
+    const parts = [summary];
+    if (data.partial) {
+      parts.push(h('p', { class: 'notice' }, 'Partial: only the ' + data.timersRead +
+        ' newest timers (and at most an hour of records each) were read.'));
+    }
+    parts.push(minuteChart(data.minutes));
+    if (!data.timers.length) {
+      parts.push(h('p', { class: 'empty' }, 'No timer of ' + app + ' fired in the last hour.'));
+      return parts;
+    }
+    const body = h('tbody');
+    for (const timer of data.timers) {
+      body.append(h('tr', null,
+        h('td', { 'data-label': 'Timer' }, h('a', { class: 'name-link', href: link.timer(app, timer.timerId) }, timer.name)),
+        h('td', { 'data-label': 'Fires' }, String(timer.fires)),
+        h('td', { 'data-label': 'Failed' }, String(timer.failed)),
+        h('td', { 'data-label': 'Missed or skipped' }, String(timer.missed + timer.skipped)),
+        h('td', { 'data-label': 'Lateness p95' }, formatMs(timer.lateness.p95Ms))));
+    }
+    parts.push(h('div', { class: 'table-wrap' }, h('table', { class: 'cards', id: 'activity-timers' },
+      h('caption', null, 'Timers that fired, most failures first'),
+      h('thead', null, h('tr', null, ['Timer', 'Fires', 'Failed', 'Missed or skipped', 'Lateness p95']
+        .map((label) => h('th', { scope: 'col' }, label)))),
+      body)));
+    return parts;
+  }
+
+  function minuteChart(minutes) {
+    const W = 900; const H = 160; const left = 40; const bottom = 22; const top = 8;
+    const most = Math.max(1, ...minutes.map((m) => m.fires));
+    const barW = (W - left - 8) / minutes.length;
+    const yOf = (n) => H - bottom - n / most * (H - bottom - top);
+    const failed = minutes.reduce((sum, m) => sum + m.failed, 0);
+    const fires = minutes.reduce((sum, m) => sum + m.fires, 0);
+    const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'minutes-title minutes-desc' },
+      s('title', { id: 'minutes-title' }, 'Fires per minute'),
+      s('desc', { id: 'minutes-desc' }, fires + ' fires in ' + minutes.length + ' minutes, ' + failed +
+        ' of them failed; the most in one minute: ' + most + '.'),
+      s('line', { class: 'axis', x1: left, y1: H - bottom, x2: W - 8, y2: H - bottom }),
+      s('text', { x: left - 6, y: top + 8, 'text-anchor': 'end' }, String(most)),
+      s('text', { x: left - 6, y: H - bottom, 'text-anchor': 'end' }, '0'));
+    minutes.forEach((m, i) => {
+      const x = left + i * barW;
+      if (m.fires) {
+        const ok = s('rect', { class: 'bar', x: x + 1, y: yOf(m.fires), width: Math.max(1, barW - 2), height: yOf(0) - yOf(m.fires) },
+          s('title', null, m.start.slice(11, 16) + ' UTC: ' + m.fires + ' fires, ' + m.failed + ' failed'));
+        svg.append(ok);
+      }
+      if (m.failed) {
+        svg.append(s('rect', { class: 'bar failed', x: x + 1, y: yOf(m.failed), width: Math.max(1, barW - 2), height: yOf(0) - yOf(m.failed) }));
+      }
+      if (i % 10 === 0) svg.append(s('text', { x, y: H - 6 }, m.start.slice(11, 16)));
+    });
+    return h('figure', { class: 'timeline', id: 'activity-minutes' }, svg,
+      h('figcaption', null, 'Fires per minute (UTC); the failed ones in the lower, darker part of each bar.'));
+  }
+
   // The list: one page of timers; per row, the description and next fire (previewCron, once per
   // distinct schedule) and the last result (getTasks, one task) are looked up a few at a time.
   async function listView(route, moveFocus) {
@@ -375,6 +481,7 @@
     main.append(
       h('div', { class: 'title-row' },
         h('h1', null, 'Timers of ', h('span', { class: 'mono' }, app)),
+        h('a', { class: 'button', href: link.activity(app) }, 'Last hour'),
         h('a', { class: 'button primary', href: link.create(app) }, '+ New timer')),
       h('form', {
         class: 'filter', role: 'search', onsubmit: (event) => {
@@ -618,14 +725,16 @@
     if (timer.deleteAfterCompletion) rows.push(['When done', 'deleted after its last fire']);
     if (timer.misfirePolicy) rows.push(['Missed fires', MISFIRE_WORDS[timer.misfirePolicy] || timer.misfirePolicy]);
     if (timer.catchUpSeconds != null) rows.push(['Catch-up window', timer.catchUpSeconds + ' s']);
+    if (timer.overlapPolicy) rows.push(['Overlapping fires', OVERLAP_WORDS[timer.overlapPolicy] || timer.overlapPolicy]);
     return rows;
   }
 
   function recentSummary(recent) {
     if (!recent || !recent.tasks) return h('span', { class: 'muted' }, 'none yet');
-    const others = recent.tasks - recent.succeeded - recent.failed - recent.missed;
+    const skipped = recent.skipped || 0;
+    const others = recent.tasks - recent.succeeded - recent.failed - recent.missed - skipped;
     return recent.tasks + ' in all: ' + recent.succeeded + ' succeeded, ' + recent.failed + ' failed, ' + recent.missed +
-      ' missed' + (others > 0 ? ', ' + others + ' under way' : '') + '.';
+      ' missed' + (skipped ? ', ' + skipped + ' skipped' : '') + (others > 0 ? ', ' + others + ' under way' : '') + '.';
   }
 
   // History: the timeline and the table of one page of getTasks; the first page refreshes itself.
@@ -749,10 +858,12 @@
       case 'failed': // a diamond
         return s('path', { d: `M${x} ${y - r - 1}L${x + r + 1} ${y}L${x} ${y + r + 1}L${x - r - 1} ${y}Z` });
       case 'missed': // a hollow square
+      case 'skipped':
         return s('rect', { x: x - r + 1, y: y - r + 1, width: 2 * r - 2, height: 2 * r - 2 });
       case 'running': // a triangle
         return s('path', { d: `M${x} ${y - r - 1}L${x + r + 1} ${y + r}L${x - r - 1} ${y + r}Z` });
       case 'not run': // a ring
+      case 'held':
         return s('circle', { cx: x, cy: y, r: r - 1 });
       default: // succeeded: a dot
         return s('circle', { cx: x, cy: y, r });
@@ -841,14 +952,14 @@
     }
 
     const legend = h('ul', { class: 'legend', 'aria-label': 'Legend' },
-      ['succeeded', 'failed', 'missed', 'running', 'not run'].map((name) => h('li', null,
+      ['succeeded', 'failed', 'missed', 'skipped', 'running', 'not run', 'held'].map((name) => h('li', null,
         s('svg', { viewBox: '0 0 14 14', 'aria-hidden': 'true' },
           s('g', { class: 'mark mark-' + name.replace(' ', '-') }, markShape(name, 7, 7, 5))),
         name)));
     return [svg, legend, h('figcaption', null,
       'Each mark is one execution: across, its fire time; up, how late its callback was made (below the line: early). ',
       'A bar runs on to when the answer came. ',
-      'Those without a call (missed, or running right now) sit in the top lane.')];
+      'Those without a call (missed, skipped, held, or running right now) sit in the top lane.')];
   }
 
   // --- create and edit -------------------------------------------------------------------------------------
@@ -859,6 +970,7 @@
     'notifyHTTPParam.header': 'f-header', 'notifyHTTPParam.body': 'f-body',
     startAt: 'f-start-at', endAt: 'f-end-at', maxFires: 'f-max-fires', jitterSeconds: 'f-jitter',
     deleteAfterCompletion: 'f-delete-after', misfirePolicy: 'f-misfire', catchUpSeconds: 'f-catch-up',
+    overlapPolicy: 'f-overlap',
   };
 
   function field(id, label, control, hint) {
@@ -944,6 +1056,9 @@
       value: timer && timer.jitterSeconds ? String(timer.jitterSeconds) : '' });
     const misfire = h('select', { name: 'misfirePolicy' }, [['', 'default (all)'], ['all', 'all'], ['once', 'once'], ['skip', 'skip']]
       .map(([value, label]) => h('option', { value, selected: value === ((timer && timer.misfirePolicy) || '') }, label)));
+    const overlap = h('select', { name: 'overlapPolicy' },
+      [['', 'default (allow)'], ['allow', 'allow'], ['skip', 'skip'], ['buffer_one', 'buffer_one']]
+        .map(([value, label]) => h('option', { value, selected: value === ((timer && timer.overlapPolicy) || '') }, label)));
     const catchUp = h('input', { name: 'catchUpSeconds', type: 'number', min: 0, max: 86400,
       value: timer && timer.catchUpSeconds != null ? String(timer.catchUpSeconds) : '' });
     const deleteAfter = h('input', { type: 'checkbox', name: 'deleteAfterCompletion', id: 'f-delete-after',
@@ -980,6 +1095,8 @@
         h('div', { class: 'row-2' },
           field('f-misfire', 'Missed fires', misfire, 'After an outage: all (late, within the window), once (the latest), skip.'),
           field('f-catch-up', 'Catch-up window (seconds)', catchUp, 'How late a missed fire may still be made.')),
+        field('f-overlap', 'Overlapping fires', overlap, 'A fire that comes while the previous one is still running ' +
+          'or being retried: allow (made too), skip (recorded as skipped), buffer_one (made after it; any further skipped).'),
         h('div', { class: 'field checkbox' }, deleteAfter,
           h('label', { for: 'f-delete-after' }, 'Delete the timer after its last fire')),
         h('p', { class: 'field-error', id: 'f-delete-after-error', 'aria-live': 'polite' })),
@@ -1058,6 +1175,7 @@
         deleteAfterCompletion: deleteAfter.checked || null,
         misfirePolicy: misfire.value || null,
         catchUpSeconds: catchUp.value.trim() ? Number(catchUp.value) : null,
+        overlapPolicy: overlap.value || null,
       };
       for (const [key, value] of Object.entries(options)) {
         if (value !== null || (editing && timer[key] != null && timer[key] !== false)) request[key] = value;
