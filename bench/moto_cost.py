@@ -5,21 +5,24 @@
 It starts `python -m xtimer_local.moto_server` (in memory) as the local stack does, writes
 `--fires` timers, then replays the worker's DynamoDB requests with the service's own code
 (chalicelib.timers.reads, chalicelib.fires.tasks), one at a time from one thread, and reads the
-moto process's CPU time (/proc/PID/stat, in clock ticks of 10 ms; a phase is hundreds of requests) before and after each phase:
+moto process's CPU time (/proc/PID/stat, in clock ticks of 10 ms; a phase is hundreds of
+requests) before and after each phase:
 
 - `batch_get_25`: BatchGetItem of a bucket's 25 timers (read_timers);
 - `get_item`: GetItem of one timer (TimerModel.get, strongly consistent);
 - `claim_first`: a fire's first claim (TaskRecords.claim; the record does not exist yet);
-- `claim_duplicate`: the same claim again (its condition fails; moto answers 400);
 - `record_batch_25`: 25 outcomes in one BatchWriteItem (TaskRecords.record_many);
-- `record_conditional`: one outcome as a conditional UpdateItem (TaskRecords.record);
-- `claim_retry`: the claim of a fire waiting for its retry (the record exists, status NOT_RUN).
+- `claim_duplicate`: the same claim again (its condition fails; then one GetItem to see why);
+- `claim_first_retry_fire`, `record_conditional`: other fires' first claims, then their
+  outcomes as conditional UpdateItems (TaskRecords.record: a failed attempt, NOT_RUN);
+- `claim_retry`: the claim of those fires, now waiting for their retry (the record exists).
 
-CPU is per request and includes werkzeug's HTTP handling in moto's process; the client's CPU (in
-this process) is not counted. `--stock-dynamodb` starts the child without the DynamoDB speed-ups
-(xtimer_local/moto_dynamodb_speedups.py), for the before/after figures. `--profile DIR` also runs
-py-spy on the child for each phase (py-spy's raw collapsed stacks, one file per phase). The machine may be shared: CPU time is
-less noisy than wall time, but not free of it (caches, frequency), so compare runs side by side.
+CPU is per operation and includes werkzeug's HTTP handling in moto's process; the client's CPU
+(in this process) is not counted. `--stock-dynamodb` starts the child without the DynamoDB
+speed-ups (xtimer_local/moto_dynamodb_speedups.py), for the before/after figures. `--profile
+DIR` also runs py-spy on the child for each phase (py-spy's raw collapsed stacks, one file per
+phase). The machine may be shared: CPU time is less noisy than wall time, but not free of it
+(caches, frequency, other work), so compare runs side by side, alternating.
 """
 from __future__ import annotations
 

@@ -582,7 +582,8 @@ def scenarios(args: argparse.Namespace, sizes: list[int], aheads: list[int]) -> 
     """busy for every ahead and idle size, the herd and then sparse at the first ahead."""
     busy = [Scenario("busy", n, ahead, args.minutely, args.secondly, 10, steady_minutes(args.minutes, ahead))
             for ahead in aheads for n in sizes]
-    herd = [Scenario("herd", 0, aheads[0], args.herd, 0, 10, steady_minutes(args.minutes, aheads[0]))] if args.herd else []
+    herd = [Scenario("herd", 0, aheads[0], args.herd, 0, 10, steady_minutes(args.minutes, aheads[0]))
+            ] if args.herd else []
     return busy + herd + [Scenario("sparse", 0, aheads[0], 10, 0, 1, steady_minutes(args.minutes, aheads[0]))]
 
 

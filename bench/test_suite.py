@@ -121,7 +121,8 @@ def test_the_herd_is_a_column_of_its_own_beside_busy_and_sparse() -> None:
                          {"scenario": {"label": "herd", "idle": 0, "ahead": 600, "minutely": 300},
                           "per_fire": _per_fire(1.5)}]}
     columns = xtimer_scenarios(_scale_doc(), deployed)
-    assert list(columns) == ["sparse, 1 fire per invocation, ahead 600 s", "busy, batches of 10, 1,000 idle, ahead 120 s",
+    assert list(columns) == ["sparse, 1 fire per invocation, ahead 600 s",
+                             "busy, batches of 10, 1,000 idle, ahead 120 s",
                              "herd, 300 timers due at second 0, batches of 10, ahead 600 s"]
     assert [c["usd_per_million_fires"]["total"] for c in columns.values()] == [8.0, 2.6, 1.5]
 
