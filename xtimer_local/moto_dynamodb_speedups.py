@@ -19,6 +19,11 @@ change from one request to the next:
   (LRU, 512 texts), with its pickle, and the validator's copy of a kept tree is unpickled from
   that (a tenth of `copy.deepcopy`'s time; the same objects: a parsed tree holds no type that
   copies itself its own way);
+- **a new item's second validation**: an UpdateItem on an item that does not exist yet (every
+  fire's first claim) is validated twice, once against an empty item (so that an invalid
+  update creates nothing) and once against the item just created from the key, which differs
+  from it by the key attributes only. When the expression names no key attribute, both give the
+  same tree, and the second is the first's (`_ValidatedOnce`); when it does, moto validates again;
 - **the validator's dispatch**: each of the ten passes over the update's tree rebuilt its
   processing map (a dict of bound methods) twice per node. It is built once per pass.
 
@@ -106,6 +111,48 @@ def _parse_per_text(original: Callable[[str], Any]) -> Callable[[str], Any]:
     return make
 
 
+class _ValidatedOnce:
+    """The last validation of this thread, kept for the second validation of a new item."""
+
+    def __init__(self) -> None:
+        self._last = threading.local()
+
+    def validate(self, validator: Any, original: Callable[[Any], Any]) -> Any:
+        last = getattr(self._last, "entry", None)
+        self._last.entry = None
+        item = validator.item
+        if (last is not None and last[0] is validator.node_to_validate_source
+                and last[1] is validator.expression_attribute_names
+                and last[2] is validator.expression_attribute_values and last[3] is validator.table
+                and set(item.attrs) <= set(validator.table.table_key_attrs)
+                and not names_in(validator.node_to_validate_source, validator.expression_attribute_names)
+                & set(validator.table.table_key_attrs)):
+            return last[4]  # the new item, created from its key: the same validation as on the empty one
+        validated = original(validator)
+        if not item.attrs:  # moto's check of a new item's update before it creates the item
+            self._last.entry = (validator.node_to_validate_source, validator.expression_attribute_names,
+                                validator.expression_attribute_values, validator.table, validated)
+        return validated
+
+
+def names_in(tree: Any, placeholders: dict[str, str] | None) -> set[str]:
+    """Every attribute name an update expression's tree refers to, placeholders resolved."""
+    from moto.dynamodb.parsing.ast_nodes import ExpressionAttribute, ExpressionAttributeName, Node
+
+    found: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ExpressionAttribute):
+            found.add(node.get_attribute_name())
+        elif isinstance(node, ExpressionAttributeName):
+            placeholder = node.get_attribute_name_placeholder()
+            found.add((placeholders or {}).get(placeholder, placeholder))
+        elif isinstance(node, Node) and node.children:
+            stack.extend(node.children)
+    return found
+
+
 _PICKLED = "_xtimer_pickled"
 
 
@@ -145,6 +192,9 @@ def apply() -> bool:
     require(ast_nodes.DepthFirstTraverser, "process", ("self", "node"))
     require(ast_nodes.DepthFirstTraverser, "_processing_map", ("self",))
     require(validators, "deepcopy", ("x", "memo", "_nil"))
+    require(validators.Validator, "validate", ("self",))
+    require(validators.Validator, "__init__", ("self", "expression", "expression_attribute_names",
+                                               "expression_attribute_values", "item", "table"))
 
     json_serializer = serialize.BaseJSONSerializer
     json_serializer._serialize_type_structure = _attribute_values_as_they_are(  # type: ignore[method-assign]
@@ -157,6 +207,22 @@ def apply() -> bool:
     parser.make = staticmethod(_parse_per_text(parser.make))  # type: ignore[method-assign]
 
     validators.deepcopy = _copy_tree  # the validator's copy of the tree (and if_not_exists' of a value)
+
+    update_validator = validators.UpdateExpressionValidator
+    original_init = update_validator.__init__
+    original_validate = validators.Validator.validate
+    once = _ValidatedOnce()
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, expression, *args, **kwargs)
+        self.node_to_validate_source = expression  # the parsed tree itself, not the validator's copy
+
+    def validate(self: Any) -> Any:
+        return once.validate(self, original_validate)
+
+    update_validator.__init__ = __init__  # type: ignore[method-assign]
+    update_validator.validate = validate  # type: ignore[method-assign]
 
     traverser = ast_nodes.DepthFirstTraverser
 

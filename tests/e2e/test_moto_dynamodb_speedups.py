@@ -3,8 +3,10 @@
 The same DynamoDB requests run on stock moto and on the local stack's patched moto, each in a
 subprocess of its own (a patch is for the whole process): every answer, error or not, must be
 the same, for every attribute type (binary included, which is left to moto's own serialiser),
-nested names, ADD on a missing attribute, REMOVE, if_not_exists, conditional failures, and the
-same update expression text sent again with other values (the parse is kept per text)."""
+nested names, ADD on a missing attribute, REMOVE, if_not_exists, conditional failures, the same
+update expression text sent again with other values (the parse is kept per text), and updates
+that create their item, with expressions that read a key attribute and without (a new item's
+second validation is the first's only without)."""
 from __future__ import annotations
 
 import textwrap
@@ -98,6 +100,20 @@ SCRIPT = textwrap.dedent("""
             if values:
                 kwargs["ExpressionAttributeValues"] = values
             a(answer(db.update_item, **kwargs))
+        # New items (the record does not exist yet), expressions that read a key attribute or not.
+        for n, (expression, names, values) in enumerate([
+            ("SET #a = if_not_exists(#k, :v)", {"#a": "copy", "#k": "id"}, {":v": {"N": "99"}}),
+            ("SET #a = #k", {"#a": "copy", "#k": "at"}, None),
+            ("SET #a = if_not_exists(#a, :v) ADD #c :one", {"#a": "copy", "#c": "count"},
+             {":v": {"S": "first"}, ":one": {"N": "1"}}),
+            ("ADD #k :one", {"#k": "id"}, {":one": {"N": "1"}}),
+        ]):
+            kwargs = dict(TableName="t", Key={"id": {"N": str(40 + n)}, "at": {"N": "1"}}, UpdateExpression=expression,
+                          ExpressionAttributeNames=names, ReturnValues="ALL_NEW")
+            if values:
+                kwargs["ExpressionAttributeValues"] = values
+            a(answer(db.update_item, **kwargs))
+            a(answer(db.get_item, TableName="t", Key={"id": {"N": str(40 + n)}, "at": {"N": "1"}}))
         a(answer(db.batch_write_item, RequestItems={"t": [
             {"PutRequest": {"Item": {"id": {"N": "8"}, "at": {"N": str(i)}, "s": {"S": "w"}, "b": {"B": b"x"}}}}
             for i in range(25)]}))
@@ -138,6 +154,27 @@ SCRIPT = textwrap.dedent("""
         out["update_expression_tokenisations"] = tokenised[0]
         expressions.ExpressionTokenizer.make_list = original_make_list
 
+    # Validations of one UpdateItem that creates its item (a fire's first claim).
+    from moto.dynamodb.parsing import validators
+    validations = [0]
+    original_traverse = validators.ActionCountValidator.traverse
+
+    def counted_traverse(self, node):
+        validations[0] += 1  # ActionCountValidator is every validation's first pass
+        return original_traverse(self, node)
+
+    validators.ActionCountValidator.traverse = counted_traverse
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(TableName="n", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
+        db.update_item(TableName="n", Key={"id": {"N": "1"}}, UpdateExpression="SET #s = :s ADD #a :one",
+                       ExpressionAttributeNames={"#s": "status", "#a": "attempts"},
+                       ExpressionAttributeValues={":s": {"N": "1"}, ":one": {"N": "1"}})
+    out["validations_of_a_new_item"] = validations[0]
+    validators.ActionCountValidator.traverse = original_traverse
+
     # The server's backend lookup: moto's module list read per request, or once per host.
     listed = [0]
     original_list = backends.list_of_moto_modules
@@ -166,7 +203,7 @@ def patched() -> dict:
 
 
 def test_every_answer_is_stock_moto_s(stock: dict, patched: dict) -> None:
-    assert len(patched["answers"]) == len(stock["answers"]) == 30
+    assert len(patched["answers"]) == len(stock["answers"]) == 38
     for number, (ours, theirs) in enumerate(zip(patched["answers"], stock["answers"])):
         assert ours == theirs, f"answer {number} differs"
     errors = [a["error"]["Code"] for a in stock["answers"] if "error" in a]
@@ -177,4 +214,5 @@ def test_the_patched_moto_does_less_work_for_the_same_answers(stock: dict, patch
     assert patched["backend_found"] == stock["backend_found"] == ["dynamodb"] * 3
     assert stock["module_listings"] == 3 and patched["module_listings"] == 1
     assert stock["update_expression_tokenisations"] == 4 and patched["update_expression_tokenisations"] == 1
+    assert stock["validations_of_a_new_item"] == 2 and patched["validations_of_a_new_item"] == 1
     assert patched["value_picks_per_batch_get"] * 5 < stock["value_picks_per_batch_get"]
