@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="set NAME=VALUE in the stack's environment (repeat; e.g. --env XTIMER_EARLY_SECONDS=2)")
     p.add_argument("--stock-moto", action="store_true",
-                   help="run the stack's embedded moto without xtimer_local.moto_speedups (to see their effect)")
+                   help="run the stack's embedded moto without xtimer_local.moto_speedups and "
+                        "moto_dynamodb_speedups (to see their effect)")
     p.add_argument("--settle", type=float, default=3.0, help="seconds after the last enable before measuring")
     p.add_argument("--grace", type=float, default=10.0,
                    help="seconds after the window to wait for late callbacks (later ones count as missing)")

@@ -28,6 +28,10 @@ Scenarios:
 - busy: the fixed active set (default 20 timers every minute `0 * * * * *` and 1 every second
   `* * * * * *`) for 2 minutes, delivered in batches of up to 10, for every idle size and
   both XTIMER_ENQUEUE_AHEAD_SECONDS values (600 deployed, 120 local);
+- herd: `--herd` timers (300) all due at second 0 of every minute (`0 * * * * *`), delivered in
+  batches of up to 10, at the first ahead, no idle timers: the busy path at its busiest, every
+  fire sharing its second (buckets of 25) with 299 others. It is beside busy, not instead of it:
+  busy is the shape where most fires are alone in their second;
 - sparse: 10 timers every minute, each fire delivered in its own invocation (batch size 1),
   the deployed window, no idle timers.
 
@@ -38,7 +42,7 @@ Lambda duration is the measured wall time of the handler (the fake clock's waits
 time) plus a modelled wait before the fire: with XTIMER_EARLY_SECONDS=1 a fire shows up 1 to 2
 s before it is due, 1.5 s on average, and the worker holds it until then.
 
-    python -m bench.scale [--sizes 0,1000,10000,100000] [--minutes 3] [--ahead 600,120]
+    python -m bench.scale [--sizes 0,1000,10000,100000] [--minutes 3] [--ahead 600,120] [--herd 300]
 """
 from __future__ import annotations
 
@@ -555,6 +559,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=int, default=2, help="simulated minutes counted per scenario")
     parser.add_argument("--minutely", type=int, default=20, help="active timers firing every minute")
     parser.add_argument("--secondly", type=int, default=1, help="active timers firing every second")
+    parser.add_argument("--herd", type=int, default=300,
+                        help="timers of the herd scenario, all due at second 0 (0: no herd scenario)")
     parser.add_argument("--out", default=str(RESULTS))
     return parser.parse_args(argv)
 
@@ -573,10 +579,12 @@ def prepare() -> None:
 
 
 def scenarios(args: argparse.Namespace, sizes: list[int], aheads: list[int]) -> list[Scenario]:
-    """busy for every ahead and idle size, then sparse at the first ahead."""
+    """busy for every ahead and idle size, the herd and then sparse at the first ahead."""
     busy = [Scenario("busy", n, ahead, args.minutely, args.secondly, 10, steady_minutes(args.minutes, ahead))
             for ahead in aheads for n in sizes]
-    return busy + [Scenario("sparse", 0, aheads[0], 10, 0, 1, steady_minutes(args.minutes, aheads[0]))]
+    herd = [Scenario("herd", 0, aheads[0], args.herd, 0, 10, steady_minutes(args.minutes, aheads[0]))
+            ] if args.herd else []
+    return busy + herd + [Scenario("sparse", 0, aheads[0], 10, 0, 1, steady_minutes(args.minutes, aheads[0]))]
 
 
 def run_scenario(scenario: Scenario) -> dict[str, Any]:
@@ -600,16 +608,19 @@ def run_scenario(scenario: Scenario) -> dict[str, Any]:
 
 
 def cost_columns(runs: list[dict[str, Any]], aheads: list[int]) -> dict[str, dict[str, float]]:
-    """$ per million fires: sparse, the busy run with the most idle timers at the first ahead, and
-    EventBridge Scheduler."""
+    """$ per million fires: sparse, the busy run with the most idle timers at the first ahead, the
+    herd, and EventBridge Scheduler."""
     busy = [r for r in runs if r["scenario"]["label"] == "busy"]
     sparse = next(r for r in runs if r["scenario"]["label"] == "sparse")
+    herd = next((r for r in runs if r["scenario"]["label"] == "herd"), None)
     deployed_busy = max((r for r in busy if r["scenario"]["ahead"] == aheads[0]), key=lambda r: r["scenario"]["idle"],
                         default=None)  # none with --sizes "" (the sparse scenario only)
     return {
         f"sparse (ahead {aheads[0]})": sparse["per_fire"]["usd_per_million_fires"],
         **({f"busy (ahead {aheads[0]}, {deployed_busy['scenario']['idle']:,} idle)":
             deployed_busy["per_fire"]["usd_per_million_fires"]} if deployed_busy else {}),
+        **({f"herd ({herd['scenario']['minutely']} due at second 0, ahead {herd['scenario']['ahead']})":
+            herd["per_fire"]["usd_per_million_fires"]} if herd else {}),
         "EventBridge Scheduler": {k: 0.0 for k in sparse["per_fire"]["usd_per_million_fires"]} | {"total": 1.00},
     }
 

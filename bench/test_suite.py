@@ -116,6 +116,17 @@ def test_the_sparse_cost_comes_from_the_run_at_the_deployed_ahead_when_there_is_
     assert [c["usd_per_million_fires"]["total"] for c in columns.values()] == [8.0, 2.6]
 
 
+def test_the_herd_is_a_column_of_its_own_beside_busy_and_sparse() -> None:
+    deployed = {"runs": [{"scenario": {"label": "sparse", "idle": 0, "ahead": 600}, "per_fire": _per_fire(8.0)},
+                         {"scenario": {"label": "herd", "idle": 0, "ahead": 600, "minutely": 300},
+                          "per_fire": _per_fire(1.5)}]}
+    columns = xtimer_scenarios(_scale_doc(), deployed)
+    assert list(columns) == ["sparse, 1 fire per invocation, ahead 600 s",
+                             "busy, batches of 10, 1,000 idle, ahead 120 s",
+                             "herd, 300 timers due at second 0, batches of 10, ahead 600 s"]
+    assert [c["usd_per_million_fires"]["total"] for c in columns.values()] == [8.0, 2.6, 1.5]
+
+
 def _series_result() -> dict[str, object]:
     timers = [Timer("a", 1, "0/5 * * * * *")]
     x = analyse(timers, [_call("a", 1, T0, 10), _call("a", 1, T0 + 5, 30)], T0, T0 + 15)

@@ -25,7 +25,8 @@ from xtimer_local.stack import DEFAULT_STATE_DIR, LocalStack
 @click.option("--endpoint-url", default=lambda: os.environ.get("AWS_ENDPOINT_URL") or None,
               help="Use this AWS endpoint (LocalStack, a shared moto) instead of starting moto.")
 @click.option("--moto-speedups/--no-moto-speedups", default=True, show_default=True,
-              help="O(1) per message in the embedded moto's SQS (see xtimer_local/moto_speedups.py).")
+              help="The embedded moto's speed-ups: O(1) SQS, DynamoDB's constant work done once "
+                   "(xtimer_local/moto_speedups.py, moto_dynamodb_speedups.py).")
 @click.option("--moto-process/--no-moto-process", default=True, show_default=True,
               help="Run the embedded moto in a process of its own (see xtimer_local/moto_server.py).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),

@@ -23,7 +23,8 @@ class MotoDidNotStart(RuntimeError):
 
 class MotoChild:
     def __init__(self, host: str, port: int, *, state_dir: Path | None = None, fresh: bool = False,
-                 sqs_speedups: bool = True, stderr: IO[bytes] | int | None = None) -> None:
+                 sqs_speedups: bool = True, dynamodb_speedups: bool = True,
+                 stderr: IO[bytes] | int | None = None) -> None:
         self.host, self.port = host, port
         self.endpoint = f"http://{host}:{port}"
         self.command = [sys.executable, "-m", "xtimer_local.moto_server", "--host", host, "--port", str(port)]
@@ -33,6 +34,8 @@ class MotoChild:
             self.command.append("--fresh")
         if not sqs_speedups:
             self.command.append("--no-speedups")
+        elif not dynamodb_speedups:
+            self.command.append("--no-dynamodb-speedups")
         self._stderr = stderr
         self.process: subprocess.Popen[bytes] | None = None
 

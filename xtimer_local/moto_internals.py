@@ -1,7 +1,7 @@
 """The moto the local-stack patches were written against, and a check that its internals are there.
 
-Every patch (moto_atomic, moto_transactions, moto_speedups) replaces or wraps something inside
-moto. They were written and tested against one moto release, the one requirements-dev.txt pins;
+Every patch (moto_atomic, moto_transactions, moto_speedups, moto_dynamodb_speedups) replaces or
+wraps something inside moto. They were written and tested against one moto release, the one requirements-dev.txt pins;
 on any other release they refuse to apply (`UnsupportedMoto`) rather than half-patch a moto whose
 internals may have moved. Before changing anything, each patch checks that every function it
 touches exists and takes the arguments it expects (`require`).
@@ -30,7 +30,7 @@ def require_version(version: str | None = None) -> None:
     if version != MOTO_VERSION:
         raise UnsupportedMoto(
             f"moto {version} is installed, but xtimer_local's moto patches (atomic conditional writes, "
-            f"transactions, SQS speed-ups) were written against moto {MOTO_VERSION}, the version "
+            f"transactions, SQS and DynamoDB speed-ups) were written against moto {MOTO_VERSION}, the version "
             f"requirements-dev.txt pins. Install it: .venv/bin/pip install 'moto[server]=={MOTO_VERSION}'")
 
 

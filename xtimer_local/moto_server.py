@@ -34,16 +34,17 @@ class MotoServer:
     """moto's WSGI app, patched, optionally journaled, served by werkzeug on a thread."""
 
     def __init__(self, host: str, port: int, *, state_dir: Path | None = None, fresh: bool = False,
-                 sqs_speedups: bool = True, compact_after: int = 20_000) -> None:
+                 sqs_speedups: bool = True, dynamodb_speedups: bool = True, compact_after: int = 20_000) -> None:
         self.host, self.port = host, port
         self.compact_after = compact_after
         self.state_dir, self.fresh, self.sqs_speedups = state_dir, fresh, sqs_speedups
+        self.dynamodb_speedups = dynamodb_speedups
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.journal: Any = None
 
     def start(self) -> MotoServer:
-        patches.apply_all(sqs_speedups=self.sqs_speedups)
+        patches.apply_all(sqs_speedups=self.sqs_speedups, dynamodb_speedups=self.dynamodb_speedups)
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -90,7 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="journal every accepted write here and replay it at start (default: memory only)")
     parser.add_argument("--fresh", action="store_true", help="forget the state directory's journal first")
-    parser.add_argument("--no-speedups", action="store_true", help="leave out the SQS speed-ups (moto_speedups)")
+    parser.add_argument("--no-speedups", action="store_true",
+                        help="leave out every speed-up: SQS's (moto_speedups) and DynamoDB's (moto_dynamodb_speedups)")
+    parser.add_argument("--no-dynamodb-speedups", action="store_true",
+                        help="leave out DynamoDB's speed-ups only (moto_dynamodb_speedups)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         server = MotoServer(args.host, args.port, state_dir=args.state_dir, fresh=args.fresh,
-                            sqs_speedups=not args.no_speedups).start()
+                            sqs_speedups=not args.no_speedups,
+                            dynamodb_speedups=not (args.no_speedups or args.no_dynamodb_speedups)).start()
     except Exception as exc:  # a clear line for the parent's log, not a traceback
         print(f"moto could not start: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -93,7 +93,7 @@ class LocalStack:
     pollers: int = 4
     concurrency: int = 64  # batches handled at once, as Lambda's concurrency (xtimer_local.poller.Invocations)
     endpoint_url: str | None = None  # use this AWS endpoint instead of starting moto
-    moto_speedups: bool = True  # O(1) SQS in the embedded moto (xtimer_local.moto_speedups)
+    moto_speedups: bool = True  # the embedded moto's speed-ups (xtimer_local.moto_speedups, moto_dynamodb_speedups)
     moto_process: bool = True  # the embedded moto in a child process (xtimer_local.moto_server)
     state_dir: Path | None = DEFAULT_STATE_DIR  # the embedded moto's journal; None: memory only
     fresh: bool = False  # forget the state directory's journal first
@@ -172,13 +172,13 @@ class LocalStack:
             log.info("state: %s (kept across restarts; `make run FRESH=1` or --fresh starts empty)", self.state_dir)
         if self.moto_process:
             self._moto_child = MotoChild(self.host, port, state_dir=self.state_dir, fresh=self.fresh,
-                                         sqs_speedups=self.moto_speedups).start()
+                                         sqs_speedups=self.moto_speedups, dynamodb_speedups=self.moto_speedups).start()
             log.info("embedded AWS (moto) on %s (process %s)", endpoint, self._moto_child.pid)
             return endpoint
         from xtimer_local.moto_server import MotoServer
 
         self._moto = MotoServer(self.host, port, state_dir=self.state_dir, fresh=self.fresh,
-                                sqs_speedups=self.moto_speedups).start()
+                                sqs_speedups=self.moto_speedups, dynamodb_speedups=self.moto_speedups).start()
         log.info("embedded AWS (moto) on %s", endpoint)
         return endpoint
 
