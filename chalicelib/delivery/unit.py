@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, to_ms
-from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
+from chalicelib.delivery import policy
+from chalicelib.delivery.notifier import Callback, Delivery, Notifier
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.fires.fire import Fire
 from chalicelib.fires.tasks import NOT_RUN, SUCCEEDED, Claim, ClaimResult, Result, TaskRecords
@@ -33,7 +33,7 @@ from chalicelib.observability import catalog as metrics, logs
 from chalicelib.observability.meter import Meter
 from chalicelib.storage.models import TimerModel, headers_of
 from chalicelib.timers.reads import read_timers
-from chalicelib.timers import lifecycle
+from chalicelib.timers import failures, lifecycle
 from chalicelib.timers.status import STATUS_COMPLETED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class GiveUp:
     reason: str
     claim: Claim | None = None  # ours, when the attempt it counted was never made
     note: bool = False  # the reason replaces the task's error (else the last attempt's error stays)
+    timer: TimerModel | None = None  # as the unit read it: its failure callback and pauseAfterFailures
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Settle:
     busy: list[tuple[Fire, int]] = field(default_factory=list)  # held by a live claim: (fire, s to its end)
     failed: list[GiveUp] = field(default_factory=list)
     errors: dict[Fire, str] = field(default_factory=dict)  # the last error of each retry
+    timers: dict[Fire, TimerModel] = field(default_factory=dict)  # of each retry, as read
     made: int = 0  # calls made
     crashed: BaseException | None = None  # an unexpected error in a call (its fire stays claimed)
 
@@ -170,12 +172,14 @@ class Unit:
             with self._lock:
                 self.settle.busy.append((fire, wait_s))
             return None
-        if claim.attempt > config.max_attempts():
+        max_attempts = policy.policy_of(self._timer_of[fire]).max_attempts
+        if claim.attempt > max_attempts:
             # The last attempt failed and its dead letter could not be sent then: send it now.
             with self._lock:
                 self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt - 1} was the last "
-                                                       f"(XTIMER_MAX_ATTEMPTS={config.max_attempts()}); "
-                                                       "its error is in the task record", claim))
+                                                       f"(maxAttempts {max_attempts}); "
+                                                       "its error is in the task record", claim,
+                                                 timer=self._timer_of[fire]))
             return None
         return claim
 
@@ -187,18 +191,20 @@ class Unit:
 
     def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...]) -> Result:
         callback = callback_of(timer)
-        self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
+        sent_ms = to_ms(self._clock())
+        self._lateness_ms[fire] = max(0, sent_ms - fire.fire_ms)
         outcome = self._notifier.notify(
             callback,
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
                      idempotency_key=fire.idempotency_key, signing_secrets=secrets),
+            timeout=policy.policy_of(timer).timeout_seconds,
         )
         outcome = redact_outcome(outcome, credential_values(callback.headers, secrets))
         if outcome.ok:
             status = SUCCEEDED
         else:
             status = NOT_RUN  # also after the last attempt: failed only once it is in the dead-letter queue
-        return Result(fire, claim, outcome, status, to_ms(self._clock()))
+        return Result(fire, claim, outcome, status, to_ms(self._clock()), sent_ms=sent_ms)
 
     def _write(self, results: list[Result]) -> None:
         if not results:
@@ -211,18 +217,22 @@ class Unit:
             if not ok:  # taken over: the new holder carries on
                 continue
             fire, claim, outcome = result.fire, result.claim, result.outcome
+            timer = self._timer_of[fire]
             if outcome.ok:
-                lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
+                if int(getattr(timer, "consecutive_failures", None) or 0):
+                    failures.reset(fire.timer_id)  # written only when a run of failures ends
+                lifecycle.after_last_fire(timer, fire.fire_ms)
                 continue
-            if claim.attempt >= config.max_attempts() or not outcome.retryable:  # a refused destination stays refused
-                self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt}: {outcome.error}"))
+            decision = policy.decide(policy.policy_of(timer), claim.attempt, outcome, fire_ms=fire.fire_ms,
+                                     now_ms=to_ms(self._clock()), rng=self._rng)
+            if isinstance(decision, policy.GiveUp):
+                self.settle.failed.append(GiveUp(fire, decision.reason, timer=timer))
                 self._observe("failed", result)
-                lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
+                lifecycle.after_last_fire(timer, fire.fire_ms)
                 continue
-            delay = outcome.retry_after if outcome.retry_after is not None else backoff_delay(
-                claim.attempt, rng=self._rng)
-            self.settle.retries.append((fire, max(1, -(-int(delay * 1000) // 1000))))
+            self.settle.retries.append((fire, decision.delay_seconds))
             self.settle.errors[fire] = outcome.error or "failed"
+            self.settle.timers[fire] = timer
             self._observe("retry", result, retry_in_s=self.settle.retries[-1][1])
 
     def _observe(self, kind: str, result: Result, retry_in_s: int | None = None) -> None:
