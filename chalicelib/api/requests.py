@@ -217,7 +217,8 @@ class UpdateTimerRequest(ScheduleOptions, DeliveryFields, AppRef):
     def _something_to_change(cls, data: Any, handler: ModelWrapValidatorHandler[UpdateTimerRequest]
                              ) -> UpdateTimerRequest:
         """Nothing to change is reported before a bad version (and after everything else)."""
-        nothing = isinstance(data, dict) and all(data.get(key) is None for key in _CHANGES)
+        nothing = (isinstance(data, dict) and all(data.get(key) is None for key in _CHANGES)
+                   and not any(key in data for key in _DELIVERY))  # a null clears a delivery setting
         try:
             request = handler(data)
         except ValidationError as exc:

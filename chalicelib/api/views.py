@@ -11,9 +11,10 @@ from chalicelib.timers.delivery_options import delivery_of
 
 def timer_view(timer: TimerModel) -> Timer:
     delivery = delivery_of(timer)
-    retry = RetryPolicy(maxAttempts=delivery.max_attempts, maxAgeSeconds=delivery.max_age_seconds,
-                        minBackoffSeconds=delivery.min_backoff_seconds, maxBackoffSeconds=delivery.max_backoff_seconds,
-                        retryOn=None if delivery.retry_on is None else list(delivery.retry_on))
+    given = {"maxAttempts": delivery.max_attempts, "maxAgeSeconds": delivery.max_age_seconds,
+             "minBackoffSeconds": delivery.min_backoff_seconds, "maxBackoffSeconds": delivery.max_backoff_seconds,
+             "retryOn": None if delivery.retry_on is None else list(delivery.retry_on)}
+    retry = RetryPolicy(**{name: value for name, value in given.items() if value is not None})  # only what is set
     failure = delivery.failure_callback
     return Timer(
         timerId=int(timer.id),
@@ -34,7 +35,7 @@ def timer_view(timer: TimerModel) -> Timer:
         deleteAfterCompletion=bool(timer.delete_after_completion),
         misfirePolicy=timer.misfire_policy,
         catchUpSeconds=None if timer.catch_up_seconds is None else int(timer.catch_up_seconds),
-        retryPolicy=retry if retry.model_dump(exclude_none=True) else None,
+        retryPolicy=retry if retry.model_fields_set else None,
         timeoutSeconds=delivery.timeout_seconds,
         failureCallback=None if failure is None else Callback(**failure),
         pauseAfterFailures=delivery.pause_after_failures,

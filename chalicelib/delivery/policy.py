@@ -71,6 +71,7 @@ class Retry:
 @dataclass(frozen=True)
 class GiveUp:
     reason: str
+    explains: bool = False  # the reason becomes the task's error: the attempt's own does not say why it stopped
 
 
 def decide(policy: Policy, attempt: int, outcome: Outcome, *, fire_ms: int, now_ms: int,
@@ -80,7 +81,7 @@ def decide(policy: Policy, attempt: int, outcome: Outcome, *, fire_ms: int, now_
     if not outcome.retryable:  # a refused destination stays refused
         return GiveUp(what)
     if not policy.retries(outcome):
-        return GiveUp(f"{what} (not retried: retryOn is {policy.describe_retry_on()})")
+        return GiveUp(f"{what} (not retried: retryOn is {policy.describe_retry_on()})", explains=True)
     if attempt >= policy.max_attempts:
         return GiveUp(f"{what} (the last of maxAttempts {policy.max_attempts})")
     if outcome.retry_after is not None:  # the receiver said when: honoured, but not sooner than the minimum
@@ -91,5 +92,5 @@ def decide(policy: Policy, attempt: int, outcome: Outcome, *, fire_ms: int, now_
     delay = max(1, delay)
     if policy.max_age_seconds is not None and now_ms + delay * 1000 - fire_ms > policy.max_age_seconds * 1000:
         return GiveUp(f"{what} (no retry: the next one, in {delay} s, would be more than maxAgeSeconds "
-                      f"{policy.max_age_seconds} after the fire time)")
+                      f"{policy.max_age_seconds} after the fire time)", explains=True)
     return Retry(delay)

@@ -226,7 +226,7 @@ class Unit:
             decision = policy.decide(policy.policy_of(timer), claim.attempt, outcome, fire_ms=fire.fire_ms,
                                      now_ms=to_ms(self._clock()), rng=self._rng)
             if isinstance(decision, policy.GiveUp):
-                self.settle.failed.append(GiveUp(fire, decision.reason, timer=timer))
+                self.settle.failed.append(GiveUp(fire, decision.reason, note=decision.explains, timer=timer))
                 self._observe("failed", result)
                 lifecycle.after_last_fire(timer, fire.fire_ms)
                 continue
