@@ -251,3 +251,41 @@ def test_update_sets_and_clears_the_policy(client: Client, receiver: Receiver) -
     assert status == 200, reply
     assert reply["data"]["retryPolicy"] is None and reply["data"]["failureCallback"] is None
     assert reply["data"]["timeoutSeconds"] == 5  # not given: left as it was
+
+
+# --- bad values: the envelope, the field named, the accepted range ------------------------------------------
+
+@pytest.mark.parametrize(("fields", "field", "says"), [
+    ({"retryPolicy": {"maxAttempts": 0}}, "retryPolicy.maxAttempts", "from 1 to 20"),
+    ({"retryPolicy": {"maxAttempts": 21}}, "retryPolicy.maxAttempts", "from 1 to 20"),
+    ({"retryPolicy": {"maxAgeSeconds": 59}}, "retryPolicy.maxAgeSeconds", "from 60 to 86400"),
+    ({"retryPolicy": {"minBackoffSeconds": 30, "maxBackoffSeconds": 10}}, "retryPolicy.maxBackoffSeconds",
+     "less than minBackoffSeconds (30)"),
+    ({"retryPolicy": {"retryOn": ["5xx", "teapot"]}}, "retryPolicy.retryOn", "'teapot' is not an outcome"),
+    ({"retryPolicy": {"retryOn": "5xx"}}, "retryPolicy.retryOn", "must be an array"),
+    ({"retryPolicy": 3}, "retryPolicy", "must be an object"),
+    ({"timeoutSeconds": 0}, "timeoutSeconds", "from 1 to 15"),
+    ({"timeoutSeconds": 16}, "timeoutSeconds", "from 1 to 15"),
+    ({"pauseAfterFailures": 0}, "pauseAfterFailures", "from 1 to 1000"),
+    ({"failureCallback": {"url": "http://169.254.169.254/latest"}}, "failureCallback.url", "link-local"),
+    ({"failureCallback": {"url": "ftp://example.com/x"}}, "failureCallback.url", "http:// or https://"),
+    ({"failureCallback": {"url": "https://example.com/x", "method": "GET"}}, "failureCallback.method",
+     "use one of POST, PUT, PATCH"),
+    ({"failureCallback": {"method": "POST"}}, "failureCallback.url", "is required"),
+])
+def test_bad_delivery_settings_are_refused_with_the_field_named(client: Client, fields: dict, field: str,
+                                                                says: str) -> None:
+    status, reply = post(client, "/xtimer/creatTimer", timer(**fields))
+    assert status == 400 and reply["code"] != 0 and reply["data"] == {"field": field}
+    assert says in reply["message"], reply["message"]
+    existing = post(client, "/xtimer/creatTimer", timer(name="existing"))[1]["data"]["timerId"]
+    status, reply = post(client, "/xtimer/updateTimer", {"app": "billing", "id": existing, **fields})
+    assert status == 400 and reply["data"] == {"field": field} and says in reply["message"]
+
+
+def test_a_loopback_failure_callback_is_refused_where_loopback_is_not_allowed(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XTIMER_ALLOW_LOOPBACK_CALLBACKS", "false")
+    status, reply = post(client, "/xtimer/creatTimer", timer(failureCallback={"url": "http://127.0.0.1:9/x"}))
+    assert status == 400 and reply["data"] == {"field": "failureCallback.url"} and "loopback" in reply["message"]
