@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from xtimer_cli.client import DEFAULT_URL, ApiError, ServiceUnreachable, XtimerClient, all_pages
+from xtimer_cli.delivery import delivery_fields, delivery_options, given as delivery_given
 from xtimer_cli.table import cell, fields, table
 
 EXIT_API_ERROR = 1
@@ -147,10 +148,11 @@ def callback_options(*, create: bool) -> Callable[[Callable[..., Any]], Callable
 @click.option("--misfire-policy", type=click.Choice(("all", "once", "skip")),
               help="Fires missed while the service was down: all (default), once (the latest only), skip.")
 @click.option("--catch-up", type=click.IntRange(0), metavar="SECONDS", help="How late a missed fire may still be made.")
+@delivery_options
 def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time: str | None, rate: str | None,
            url_to: str, method: str, headers: dict[str, str], body: str | None, timezone: str | None,
            enable: bool, start_at: str | None, end_at: str | None, max_fires: int | None, jitter: int | None,
-           delete_after_completion: bool, misfire_policy: str | None, catch_up: int | None) -> Reply:
+           delete_after_completion: bool, misfire_policy: str | None, catch_up: int | None, **delivery: Any) -> Reply:
     """Create a timer and print its id."""
     kinds = [k for k in (cron, f"at({at_time})" if at_time else None, f"rate({rate})" if rate else None) if k]
     if len(kinds) != 1:
@@ -162,7 +164,7 @@ def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time:
         notify["body"] = body
     options = {"startAt": start_at, "endAt": end_at, "maxFires": max_fires, "jitterSeconds": jitter,
                "deleteAfterCompletion": True if delete_after_completion else None,
-               "misfirePolicy": misfire_policy, "catchUpSeconds": catch_up}
+               "misfirePolicy": misfire_policy, "catchUpSeconds": catch_up, **delivery_fields(delivery)}
     data = client.create_timer(app, name, kinds[0], notify, timezone=timezone, enabled=enable, options=options)
     return data, str(data["timerId"])
 
@@ -225,9 +227,11 @@ def history(client: XtimerClient, app: str, timer_id: int, status: int | None, p
         lambda size, token: client.get_tasks(app, timer_id, status=status, page_size=size, page_token=token),
         "tasks", page_size, page_token, every_page)
     rows = [(t.get("fireTime"), _task_status(t), t.get("attempts"), t.get("httpStatus"),
-             None if t.get("durationMs") is None else f"{t['durationMs']} ms", cell(t.get("error"), 60))
+             None if t.get("durationMs") is None else f"{t['durationMs']} ms",
+             None if t.get("latenessMs") is None else f"{t['latenessMs']} ms", cell(t.get("error"), 60))
             for t in data.get("tasks", [])]
-    text = table(("FIRE TIME", "STATUS", "ATTEMPTS", "HTTP", "DURATION", "ERROR"), rows) if rows else "no tasks"
+    text = (table(("FIRE TIME", "STATUS", "ATTEMPTS", "HTTP", "DURATION", "LATE", "ERROR"), rows) if rows
+            else "no tasks")
     return data, text + _page_footer(data, len(rows), "tasks")
 
 
@@ -261,18 +265,20 @@ def preview(client: XtimerClient, cron: str, timezone: str | None, count: int | 
 @click.option("--timezone", help="A new time zone.")
 @callback_options(create=False)
 @click.option("--version", type=click.IntRange(1), help="The version you read; default: read it now.")
+@delivery_options
 def update(client: XtimerClient, app: str, timer_id: int, name: str | None, cron: str | None, timezone: str | None,
            url_to: str | None, method: str | None, headers: dict[str, str], body: str | None,
-           version: int | None) -> Reply:
+           version: int | None, **delivery: Any) -> Reply:
     """Change a timer. The update is refused (exit 1) if the timer changed since its version was read."""
     changes: dict[str, Any] = {k: v for k, v in {"name": name, "cron": cron, "timezone": timezone}.items()
                                if v is not None}
     new_callback = url_to is not None or method is not None or bool(headers) or body is not None
-    if not changes and not new_callback:
+    if not changes and not new_callback and not delivery_given(delivery):
         raise click.UsageError("nothing to change: give --name, --cron, --timezone, --url-to, --method, "
-                               "--header or --body")
-    if version is None or new_callback:
+                               "--header, --body or a --retry-*, --timeout, --failure-* or --pause-after-failures")
+    if version is None or new_callback or delivery_given(delivery):
         current = client.get_timer(app, timer_id)
+        changes.update(delivery_fields(delivery, current))
         version = version or current["version"]
         if new_callback:   # notifyHTTPParam is replaced whole: start from the current one
             notify = dict(current["notifyHTTPParam"])
@@ -320,6 +326,7 @@ def timer_text(timer: dict[str, Any]) -> str:
             pairs.append((label, timer[key]))
     if timer.get("deleteAfterCompletion"):
         pairs.append(("after completion", "deleted"))
+    pairs += _delivery_text(timer)
     pairs += [("version", timer.get("version")), ("created", timer.get("createdAt")),
               ("updated", timer.get("updatedAt"))]
     if "nextFireTimes" in timer:
@@ -329,6 +336,31 @@ def timer_text(timer: dict[str, Any]) -> str:
         pairs.append(("recent tasks", f"{recent.get('tasks', 0)}: {recent.get('succeeded', 0)} succeeded, "
                                       f"{recent.get('failed', 0)} failed, {recent.get('missed', 0)} missed"))
     return fields(pairs)
+
+
+def _delivery_text(timer: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The delivery policy as set (unset: the service's defaults), the pause reason and the last fire."""
+    pairs: list[tuple[str, Any]] = []
+    if timer.get("statusReason"):
+        pairs.append(("status reason", f"{timer['statusReason']} (since {timer.get('pausedAt')})"))
+    retry = timer.get("retryPolicy") or {}
+    if retry:
+        pairs.append(("retry policy", ", ".join(f"{k} {','.join(v) if isinstance(v, list) else v}"
+                                                for k, v in retry.items())))
+    if timer.get("timeoutSeconds") is not None:
+        pairs.append(("timeout (s)", timer["timeoutSeconds"]))
+    failure = timer.get("failureCallback")
+    if failure:
+        pairs.append(("failure callback", f"{failure.get('method', '')} {failure.get('url', '')}"))
+    if timer.get("pauseAfterFailures") is not None:
+        pairs.append(("pause after", f"{timer['pauseAfterFailures']} failed fires in a row"))
+    if timer.get("consecutiveFailures"):
+        pairs.append(("failed in a row", timer["consecutiveFailures"]))
+    last = timer.get("lastFire")
+    if last:
+        http = f", HTTP {last['httpStatus']}" if last.get("httpStatus") is not None else ""
+        pairs.append(("last fire", f"{last.get('fireTime')}: {last.get('statusName')}{http}"))
+    return pairs
 
 
 def _callback(timer: dict[str, Any], width: int | None = None) -> str:
