@@ -411,10 +411,10 @@ def _failure_method(method: str) -> str:
 MAX_RETRY_ON_ENTRIES = 20
 RETRY_ON_WORDS = ("\"connection\" (no connection or no answer), \"timeout\", \"3xx\", \"4xx\", \"5xx\" "
                   "or an HTTP status from 300 to 599 such as \"429\"")
-RetryOn = Annotated[Optional[list[Annotated[str, StringConstraints(pattern=r"^(connection|timeout|[345]xx|[345]\d\d)$")]]],
+RetryOn = Annotated[Optional[Annotated[list[Annotated[str, StringConstraints(
+                        pattern=r"^(connection|timeout|[345]xx|[345]\d\d)$")]], Field(max_length=MAX_RETRY_ON_ENTRIES)]],
                     BeforeValidator(_retry_on),
-                    Field(max_length=MAX_RETRY_ON_ENTRIES,
-                          description="which failed outcomes are retried: " + RETRY_ON_WORDS + "; default "
+                    Field(description="which failed outcomes are retried: " + RETRY_ON_WORDS + "; default "
                                       + ", ".join(DEFAULT_RETRY_ON) + "; [] retries nothing",
                           examples=[list(DEFAULT_RETRY_ON)])]
 MaxAttempts = bounded_int(1, MAX_ATTEMPTS, None, description="attempts per fire in all (default: the service's "
