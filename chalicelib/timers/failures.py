@@ -11,6 +11,7 @@ import logging
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.clock import Clock, system_clock
+from chalicelib.errors import TimerNotFound
 from chalicelib.storage import models
 from chalicelib.storage.models import TimerModel
 from chalicelib.timers.status import STATUS_ENABLED
@@ -56,7 +57,7 @@ def pause_if_due(timer_id: int, app: str, failures: int, limit: int | None, last
     store = TimerStore(clock=clock)
     try:
         timer = store.get(app, timer_id)
-    except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to pause
+    except TimerNotFound:  # deleted meanwhile: nothing to pause
         return False
     if int(timer.status) != STATUS_ENABLED:
         return False
