@@ -33,13 +33,16 @@ def count_failure(timer_id: int) -> int:
 
 
 def reset(timer_id: int) -> None:
-    """A fire succeeded: the run of failures is over."""
+    """A fire succeeded: the run of failures is over. Best effort: the success is recorded
+    already, and the next one tries again."""
     try:
         TimerModel(timer_id).update(actions=[TimerModel.consecutive_failures.remove()],
                                     condition=TimerModel.consecutive_failures > 0)
     except UpdateError as exc:
         if not models.condition_failed(exc):
-            raise
+            log.warning("timer %s: its run of failures could not be reset: %r", timer_id, exc)
+    except Exception as exc:  # noqa: BLE001 - AWS trouble must not hold back the other outcomes
+        log.warning("timer %s: its run of failures could not be reset: %r", timer_id, exc)
 
 
 def pause_reason(failures: int, limit: int, last_error: str | None) -> str:

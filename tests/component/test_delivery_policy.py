@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib import config
 from chalicelib.delivery import signing
+from chalicelib.fires.fire import Fire
+from chalicelib.storage import aws
 from chalicelib.wiring import Services
 from tests.support.api_helpers import client, get, post, timer  # noqa: F401  (client is a fixture)
 from tests.support.fake_clock import FakeClock, at
@@ -119,6 +122,23 @@ def test_max_age_stops_retrying_that_long_after_the_fire_time(client: Client, se
     assert task["latenessMs"] == 40_000  # the retry's backoff, as documented
     [parked] = dead_letters(service)
     assert "maxAgeSeconds" in parked["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_a_max_attempts_above_what_one_message_allows_goes_on_in_a_fresh_message(
+    client: Client, service: Services, receiver: Receiver
+) -> None:
+    receiver.respond("/hook", Response(500))
+    timer_id = create(client, receiver, retryPolicy={"maxAttempts": 20})
+    [message] = aws.sqs().receive_message(QueueUrl=service.queue.url(), MaxNumberOfMessages=10)["Messages"]
+    worn = config.FIRE_QUEUE_MAX_RECEIVES - config.RECEIVE_MARGIN  # receives used up by early bounces, say
+    record = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+              "attributes": {"ApproximateReceiveCount": str(worn)}}
+    assert service.worker.handle([record]) == {"batchItemFailures": []}  # not handed back with its count
+    [fresh] = aws.sqs().receive_message(QueueUrl=service.queue.url(), MaxNumberOfMessages=10,
+                                        AttributeNames=["All"])["Messages"]
+    assert Fire.from_message(fresh["Body"]).timer_id == timer_id
+    assert fresh["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert tasks(client, timer_id)[0]["statusName"] == "not run"  # waiting for its retry, attempts left
 
 
 # --- timeoutSeconds --------------------------------------------------------------------------------------
