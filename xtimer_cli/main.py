@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from xtimer_cli.client import DEFAULT_URL, ApiError, ServiceUnreachable, XtimerClient, all_pages
+from xtimer_cli.delivery import delivery_fields, delivery_options, given as delivery_given
 from xtimer_cli.table import cell, fields, table
 
 EXIT_API_ERROR = 1
@@ -193,6 +194,7 @@ def option_fields(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--timezone", help="The IANA time zone the cron is read in (default UTC).")
 @click.option("--enable", is_flag=True, help="Enable the timer at once (default: created disabled).")
 @schedule_options(create=True)
+@delivery_options
 def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time: str | None, rate: str | None,
            url_to: str, method: str, headers: dict[str, str], body: str | None, timezone: str | None,
            enable: bool, **options: Any) -> Reply:
@@ -206,7 +208,7 @@ def create(client: XtimerClient, app: str, name: str, cron: str | None, at_time:
     if body is not None:
         notify["body"] = body
     data = client.create_timer(app, name, kind, notify, timezone=timezone, enabled=enable,
-                               options=option_fields(options))
+                               options={**option_fields(options), **delivery_fields(options)})
     return data, str(data["timerId"])
 
 
@@ -269,9 +271,11 @@ def history(client: XtimerClient, app: str, timer_id: int, status: int | None, p
         lambda size, token: client.get_tasks(app, timer_id, status=status, page_size=size, page_token=token),
         "tasks", page_size, page_token, every_page)
     rows = [(t.get("fireTime"), _task_status(t), t.get("attempts"), t.get("httpStatus"),
-             None if t.get("durationMs") is None else f"{t['durationMs']} ms", cell(t.get("error"), 60))
+             None if t.get("durationMs") is None else f"{t['durationMs']} ms",
+             None if t.get("latenessMs") is None else f"{t['latenessMs']} ms", cell(t.get("error"), 60))
             for t in data.get("tasks", [])]
-    text = table(("FIRE TIME", "STATUS", "ATTEMPTS", "HTTP", "DURATION", "ERROR"), rows) if rows else "no tasks"
+    text = (table(("FIRE TIME", "STATUS", "ATTEMPTS", "HTTP", "DURATION", "LATE", "ERROR"), rows) if rows
+            else "no tasks")
     return data, text + _page_footer(data, len(rows), "tasks")
 
 
@@ -306,6 +310,7 @@ def preview(client: XtimerClient, cron: str, timezone: str | None, count: int | 
 @callback_options(create=False)
 @schedule_options(create=False)
 @click.option("--version", type=click.IntRange(1), help="The version you read; default: read it now.")
+@delivery_options
 def update(client: XtimerClient, app: str, timer_id: int, name: str | None, cron: str | None, at_time: str | None,
            rate: str | None, timezone: str | None, url_to: str | None, method: str | None, headers: dict[str, str],
            body: str | None, clear: tuple[str, ...], version: int | None, **options: Any) -> Reply:
@@ -321,11 +326,13 @@ def update(client: XtimerClient, app: str, timer_id: int, name: str | None, cron
     changes: dict[str, Any] = {k: v for k, v in {"name": name, "cron": kind, "timezone": timezone, **given}.items()
                                if v is not None}
     new_callback = url_to is not None or method is not None or bool(headers) or body is not None
-    if not changes and not new_callback and not cleared:
+    if not changes and not new_callback and not cleared and not delivery_given(options):
         raise click.UsageError("nothing to change: give --name, a schedule (--cron, --at, --rate), --timezone, "
-                               "a callback option, a schedule option or --clear")
-    if version is None or new_callback:
+                               "a callback option, a schedule option, a --retry-*, --timeout, --failure-* or "
+                               "--pause-after-failures flag, or --clear")
+    if version is None or new_callback or delivery_given(options):
         current = client.get_timer(app, timer_id)
+        changes.update(delivery_fields(options, current))
         version = version or current["version"]
         if new_callback:   # notifyHTTPParam is replaced whole: start from the current one
             notify = dict(current["notifyHTTPParam"])
@@ -373,6 +380,7 @@ def timer_text(timer: dict[str, Any]) -> str:
             pairs.append((label, timer[key]))
     if timer.get("deleteAfterCompletion"):
         pairs.append(("after completion", "deleted"))
+    pairs += _delivery_text(timer)
     pairs += [("version", timer.get("version")), ("created", timer.get("createdAt")),
               ("updated", timer.get("updatedAt"))]
     if "nextFireTimes" in timer:
@@ -383,6 +391,31 @@ def timer_text(timer: dict[str, Any]) -> str:
                                       f"{recent.get('failed', 0)} failed, {recent.get('missed', 0)} missed"
                                       + "".join(f", {recent[k]} {k}" for k in ("skipped", "held") if recent.get(k))))
     return fields(pairs)
+
+
+def _delivery_text(timer: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The delivery policy as set (unset: the service's defaults), the pause reason and the last fire."""
+    pairs: list[tuple[str, Any]] = []
+    if timer.get("statusReason"):
+        pairs.append(("status reason", f"{timer['statusReason']} (since {timer.get('pausedAt')})"))
+    retry = timer.get("retryPolicy") or {}
+    if retry:
+        pairs.append(("retry policy", ", ".join(f"{k} {','.join(v) if isinstance(v, list) else v}"
+                                                for k, v in retry.items())))
+    if timer.get("timeoutSeconds") is not None:
+        pairs.append(("timeout (s)", timer["timeoutSeconds"]))
+    failure = timer.get("failureCallback")
+    if failure:
+        pairs.append(("failure callback", f"{failure.get('method', '')} {failure.get('url', '')}"))
+    if timer.get("pauseAfterFailures") is not None:
+        pairs.append(("pause after", f"{timer['pauseAfterFailures']} failed fires in a row"))
+    if timer.get("consecutiveFailures"):
+        pairs.append(("failed in a row", timer["consecutiveFailures"]))
+    last = timer.get("lastFire")
+    if last:
+        http = f", HTTP {last['httpStatus']}" if last.get("httpStatus") is not None else ""
+        pairs.append(("last fire", f"{last.get('fireTime')}: {last.get('statusName')}{http}"))
+    return pairs
 
 
 def _callback(timer: dict[str, Any], width: int | None = None) -> str:

@@ -23,6 +23,9 @@ from chalicelib.errors import ErrorCode
 from chalicelib.timers.fire_schedule import FireSchedule
 from chalicelib.timers.schedule import CronError, parse_schedule
 from chalicelib.timers.bounds import MAX_FIRES, MAX_JITTER_SECONDS
+from chalicelib.timers.delivery_options import (DEFAULT_RETRY_ON, FAILURE_CALLBACK_METHODS, MAX_AGE_SECONDS,
+                                                MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, MAX_PAUSE_AFTER_FAILURES,
+                                                MAX_TIMEOUT_SECONDS, MIN_AGE_SECONDS, retry_on_entry)
 from chalicelib.timers.options import MAX_CATCH_UP_SECONDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from chalicelib.timers.status import METHODS, STATUS_DISABLED, STATUS_ENABLED
 
@@ -386,3 +389,55 @@ OverlapPolicy = Annotated[Optional[Literal["allow", "skip", "buffer_one"]],
                                          json_schema_input_type=Optional[Literal["allow", "skip", "buffer_one"]]),
                           Field(description="what to do with a fire that comes while the previous fire of the "
                                             "timer is still running or being retried")]
+
+
+# --- Delivery policy (issue 16): retryPolicy, timeoutSeconds, failureCallback, pauseAfterFailures ---
+# Kept in one block, like the schedule options.
+
+def _retry_on(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        refuse(f"must be an array of strings such as [\"5xx\", \"429\", \"timeout\"], not {json_type(value)}")
+    if len(value) > MAX_RETRY_ON_ENTRIES:
+        refuse(f"has {len(value)} entries; at most {MAX_RETRY_ON_ENTRIES} are allowed")
+    entries: list[str] = []
+    for item in value:
+        entry = retry_on_entry(item) if isinstance(item, str) else None
+        if entry is None:
+            refuse(f"{str(item)[:40]!r} is not an outcome xtimer can retry on; use {RETRY_ON_WORDS}")
+        if entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+def _failure_method(method: str) -> str:
+    if method not in FAILURE_CALLBACK_METHODS:
+        refuse(f"{method!r} cannot carry the failure report's JSON body; use one of {', '.join(FAILURE_CALLBACK_METHODS)}")
+    return method
+
+
+MAX_RETRY_ON_ENTRIES = 20
+RETRY_ON_WORDS = ("\"connection\" (no connection or no answer), \"timeout\", \"3xx\", \"4xx\", \"5xx\" "
+                  "or an HTTP status from 300 to 599 such as \"429\"")
+RetryOn = Annotated[Optional[Annotated[list[Annotated[str, StringConstraints(
+                        pattern=r"^(connection|timeout|[345]xx|[345]\d\d)$")]], Field(max_length=MAX_RETRY_ON_ENTRIES)]],
+                    BeforeValidator(_retry_on),
+                    Field(description="which failed outcomes are retried: " + RETRY_ON_WORDS + "; default "
+                                      + ", ".join(DEFAULT_RETRY_ON) + "; [] retries nothing",
+                          examples=[list(DEFAULT_RETRY_ON)])]
+MaxAttempts = bounded_int(1, MAX_ATTEMPTS, None, description="attempts per fire in all (default: the service's "
+                                                            "XTIMER_MAX_ATTEMPTS, 5)")
+MaxAgeSeconds = bounded_int(MIN_AGE_SECONDS, MAX_AGE_SECONDS, None,
+                            description="no retry leaves later than this after the fire time (default: no limit)")
+MinBackoffSeconds = bounded_int(1, MAX_BACKOFF_SECONDS, None, description="the shortest wait before a retry (default 1)")
+MaxBackoffSeconds = bounded_int(1, MAX_BACKOFF_SECONDS, None,
+                                description="the longest wait before a retry, Retry-After aside (default 300)")
+TimeoutSeconds = bounded_int(1, MAX_TIMEOUT_SECONDS, None,
+                             description="each attempt's whole budget, answer included (default: 3 s to connect "
+                                         "plus 10 s to answer)")
+PauseAfterFailures = bounded_int(1, MAX_PAUSE_AFTER_FAILURES, None,
+                                 description="disable the timer after this many fires in a row failed for good")
+FailureMethod = text(limits.MAX_METHOD_LENGTH, _method, _failure_method,
+                     json_schema_extra={"enum": list(FAILURE_CALLBACK_METHODS)},
+                     description="the failure callback's HTTP method (default POST)")

@@ -156,12 +156,14 @@ def get_timer(call: Call) -> Response:
     parts = services()
     timer = parts.timers.get(app, timer_id)
     schedule = schedule_of(timer)
+    counts, newest = parts.tasks.recent(timer_id, app)  # one Query: the counts and the newest task
     return reply(replies.TimerDetail(
         **dict(views.timer_view(timer)),
         description=schedule.describe(),
         nextFireTimes=[] if timer.status == STATUS_COMPLETED else
         [rfc3339(t) for t in schedule.next_fires(int(parts.clock()) + 1, 5)],
-        recent=replies.RecentCounts(**parts.tasks.recent_counts(timer_id, app)),
+        recent=replies.RecentCounts(**counts),
+        lastFire=None if newest is None else views.last_fire_view(newest),
     ))
 
 

@@ -47,6 +47,14 @@ class Callback(Reply):
     body: Optional[str]
 
 
+class RetryPolicy(Reply):
+    maxAttempts: Optional[int] = None  # noqa: N815
+    maxAgeSeconds: Optional[int] = None  # noqa: N815
+    minBackoffSeconds: Optional[int] = None  # noqa: N815
+    maxBackoffSeconds: Optional[int] = None  # noqa: N815
+    retryOn: Optional[list[str]] = None  # noqa: N815
+
+
 class Timer(Reply):
     timerId: int  # noqa: N815
     app: str
@@ -67,6 +75,26 @@ class Timer(Reply):
     misfirePolicy: Optional[str] = None  # noqa: N815
     catchUpSeconds: Optional[int] = None  # noqa: N815
     overlapPolicy: Optional[str] = Field(default=None, description="skip or buffer_one; absent: allow")  # noqa: N815
+    # Delivery policy (issue 16): shown when set; unset fields are the service's defaults.
+    retryPolicy: Optional[RetryPolicy] = None  # noqa: N815
+    timeoutSeconds: Optional[int] = None  # noqa: N815
+    failureCallback: Optional[Callback] = None  # noqa: N815
+    pauseAfterFailures: Optional[int] = None  # noqa: N815
+    consecutiveFailures: int = Field(default=0, description="fires in a row failed for good; a success resets it")  # noqa: N815
+    statusReason: Optional[str] = Field(default=None, description="why the service disabled the timer")  # noqa: N815
+    pausedAt: Optional[Timestamp] = Field(default=None, description="when the service disabled it")  # noqa: N815
+
+
+class LastFire(Reply):
+    """The newest task of a timer (a fire or a manual run), as getTasks shows it in full."""
+
+    fireTime: Timestamp  # noqa: N815
+    status: TaskStatus
+    statusName: TaskStatusName  # noqa: N815
+    httpStatus: Optional[int]  # noqa: N815
+    attempts: int
+    error: Optional[str]
+    finishedAt: Optional[Timestamp]  # noqa: N815
 
 
 class RecentCounts(Reply):
@@ -82,6 +110,16 @@ class TimerDetail(Timer):
     description: str
     nextFireTimes: list[Timestamp] = Field(max_length=5)  # noqa: N815
     recent: RecentCounts
+    lastFire: Optional[LastFire] = None  # noqa: N815
+
+
+class FailureCallbackOutcome(Reply):
+    """What the timer's failure callback got, once, after the fire failed for good."""
+
+    sentAt: Optional[Timestamp]  # noqa: N815
+    httpStatus: Optional[int]  # noqa: N815
+    error: Optional[str]
+    durationMs: Optional[int]  # noqa: N815
 
 
 class Task(Reply):
@@ -100,6 +138,11 @@ class Task(Reply):
     finishedAt: Optional[Timestamp]  # noqa: N815
     overlapPolicy: Optional[str] = Field(default=None,  # noqa: N815
                                          description="the timer's overlapPolicy when the fire came, if not allow")
+    scheduledAt: Timestamp = Field(description="when the fire was due")  # noqa: N815
+    sentAt: Optional[Timestamp] = Field(default=None, description="when the latest attempt's request left")  # noqa: N815
+    latenessMs: Optional[int] = Field(  # noqa: N815
+        default=None, description="sentAt - scheduledAt; a retry's includes its backoff")
+    failureCallback: Optional[FailureCallbackOutcome] = None  # noqa: N815
 
 
 class ActivityCounts(Reply):

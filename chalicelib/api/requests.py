@@ -12,17 +12,20 @@ import json
 from typing import Annotated, Any, ClassVar, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from chalicelib.api import limits
 from chalicelib.api.fields import (AppName, CallbackBody, CallbackHeaders, CallbackMethod, CallbackUrl, Cron,
                                    CronChange, LONE_SURROGATE, MISSING, NESTED_TOO_DEEPLY, Status, TimerId,
                                    TimerName, TimeZone, bounded_int, lone_surrogate, refuse)
 from chalicelib.api.fields import CatchUpSeconds, Flag, Instant, JitterSeconds, MaxFires, MisfirePolicy, OverlapPolicy
+from chalicelib.api.fields import (FailureMethod, MaxAgeSeconds, MaxAttempts, MaxBackoffSeconds, MinBackoffSeconds,
+                                   PauseAfterFailures, RetryOn, TimeoutSeconds)
 from chalicelib.errors import ErrorCode
 from chalicelib.fires.tasks import STATUS_NAMES
 from chalicelib.timers.bounds import Bounded
 from chalicelib.timers.fire_schedule import FireSchedule
+from chalicelib.timers.delivery_options import RETRY_FIELDS, DeliveryOptions
 from chalicelib.timers.options import TimerOptions
 from chalicelib.timers.spec import Changes, NotifyParams, TimerSpec
 from chalicelib.timers.status import STATUS_DISABLED
@@ -107,10 +110,76 @@ class ScheduleOptions(Request):
                             overlap_policy=self.overlapPolicy)
 
 
-class CreateTimerRequest(ScheduleOptions):
+# --- Delivery policy (issue 16), shared by creatTimer and updateTimer ------------------------------
+_DELIVERY = ("retryPolicy", "timeoutSeconds", "failureCallback", "pauseAfterFailures")
+
+
+class RetryPolicy(Request):
+    """How a failed attempt is retried; every field optional (unset: the service's default)."""
+
+    maxAttempts: MaxAttempts  # type: ignore[valid-type]  # noqa: N815
+    maxAgeSeconds: MaxAgeSeconds  # type: ignore[valid-type]  # noqa: N815
+    minBackoffSeconds: MinBackoffSeconds  # type: ignore[valid-type]  # noqa: N815
+    maxBackoffSeconds: MaxBackoffSeconds  # type: ignore[valid-type]  # noqa: N815
+    retryOn: RetryOn = None  # noqa: N815
+
+    @field_validator("maxBackoffSeconds")
+    @classmethod
+    def _not_below_the_minimum(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("minBackoffSeconds")
+        if value is not None and low is not None and value < low:
+            refuse(f"is {value}, less than minBackoffSeconds ({low}); give a maxBackoffSeconds of at least {low}")
+        return value
+
+    def values(self) -> dict[str, object]:
+        """As DeliveryOptions fields."""
+        return {attr: (tuple(self.retryOn) if name == "retryOn" and self.retryOn is not None else getattr(self, name))
+                for name, attr in RETRY_FIELDS.items()}
+
+
+class FailureCallbackParam(Request):
+    """The callback made once when a fire fails for good: notifyHTTPParam's shape and checks; its
+    body is a JSON report (docs/api.md, "Failure callbacks"), carrying `body`, if given, inside."""
+
+    url: CallbackUrl
+    method: FailureMethod = "POST"
+    header: CallbackHeaders = Field(default_factory=dict)
+    body: CallbackBody = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"url": self.url, "method": self.method, "header": dict(self.header), "body": self.body}
+
+
+class DeliveryFields(Request):
+    """retryPolicy, timeoutSeconds, failureCallback, pauseAfterFailures (all optional)."""
+
+    retryPolicy: Optional[RetryPolicy] = None  # noqa: N815
+    timeoutSeconds: TimeoutSeconds  # type: ignore[valid-type]  # noqa: N815
+    failureCallback: Optional[FailureCallbackParam] = None  # noqa: N815
+    pauseAfterFailures: PauseAfterFailures  # type: ignore[valid-type]  # noqa: N815
+
+    def delivery_changes(self, given: set[str]) -> dict[str, object]:
+        """The DeliveryOptions fields the request sets (all of them for creatTimer); a null clears."""
+        values: dict[str, object] = {}
+        if "retryPolicy" in given:
+            values.update(self.retryPolicy.values() if self.retryPolicy is not None
+                          else {attr: None for attr in RETRY_FIELDS.values()})
+        if "timeoutSeconds" in given:
+            values["timeout_seconds"] = self.timeoutSeconds
+        if "failureCallback" in given:
+            values["failure_callback"] = None if self.failureCallback is None else self.failureCallback.to_dict()
+        if "pauseAfterFailures" in given:
+            values["pause_after_failures"] = self.pauseAfterFailures
+        return values
+
+    def delivery(self) -> DeliveryOptions:
+        return DeliveryOptions(**self.delivery_changes(set(_DELIVERY)))  # type: ignore[arg-type]
+
+
+class CreateTimerRequest(ScheduleOptions, DeliveryFields):
     """creatTimer's body, checked field by field in the order the spec lists them."""
 
-    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status", *_OPTIONS)
+    check_order = ("app", "name", "cron", "timezone", "notifyHTTPParam", "status", *_OPTIONS, *_DELIVERY)
 
     app: AppName
     name: TimerName
@@ -121,17 +190,17 @@ class CreateTimerRequest(ScheduleOptions):
 
     def spec(self) -> TimerSpec:
         return TimerSpec(app=self.app, name=self.name, schedule=self.cron, notify=self.notifyHTTPParam.params(),
-                         status=self.status, options=self.options())
+                         status=self.status, options=self.options(), delivery=self.delivery())
 
 
-_CHANGES = ("name", "cron", "timezone", "notifyHTTPParam", *_OPTIONS)
+_CHANGES = ("name", "cron", "timezone", "notifyHTTPParam", *_OPTIONS, *_DELIVERY)
 
 
-class UpdateTimerRequest(ScheduleOptions, AppRef):
+class UpdateTimerRequest(ScheduleOptions, DeliveryFields, AppRef):
     """updateTimer's body: the timer, then what changes in it, each checked as creatTimer checks it
     (a cron's shape first: it is parsed by the timer store, against the timer's zone or the new one)."""
 
-    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", *_OPTIONS, "version")
+    check_order = ("app", "id", "cron", "name", "timezone", "notifyHTTPParam", *_OPTIONS, *_DELIVERY, "version")
 
     id: TimerId
     name: Optional[TimerName] = None
@@ -147,7 +216,7 @@ class UpdateTimerRequest(ScheduleOptions, AppRef):
                              ) -> UpdateTimerRequest:
         """Nothing to change is reported before a bad version (and after everything else)."""
         nothing = isinstance(data, dict) and all(data.get(key) is None for key in _CHANGES) and not any(
-            key in data for key in _OPTIONS)  # an option's null is a change: it clears the option
+            key in data for key in (*_OPTIONS, *_DELIVERY))  # a null is a change: it clears the option or setting
         try:
             request = handler(data)
         except ValidationError as exc:
@@ -164,7 +233,8 @@ class UpdateTimerRequest(ScheduleOptions, AppRef):
         notify = self.notifyHTTPParam
         given = {name: getattr(self, name) for name in _OPTIONS if name in self.model_fields_set}
         return Changes(name=self.name, cron=self.cron, timezone=self.timezone,
-                       notify=None if notify is None else notify.params(), options=given)
+                       notify=None if notify is None else notify.params(), options=given,
+                       delivery=self.delivery_changes(self.model_fields_set))
 
 
 class PreviewCronRequest(ScheduleOptions):

@@ -134,10 +134,18 @@ class Notifier:
         """Close the pooled connections."""
         self._session.close()
 
-    def notify(self, callback: Callback, delivery: Delivery) -> Outcome:
-        """Send one callback. Never raises for network or HTTP problems: every failure is an Outcome."""
+    def notify(self, callback: Callback, delivery: Delivery, *, timeout: float | None = None) -> Outcome:
+        """Send one callback. Never raises for network or HTTP problems: every failure is an Outcome.
+
+        `timeout` (a timer's timeoutSeconds) is the attempt's whole budget instead of the notifier's
+        own: connecting takes at most the shorter of it and the connect timeout, and the answer,
+        body included, must be in within it."""
+        connect, read = self._connect_timeout, self._read_timeout
+        if timeout is not None:
+            connect, read = min(connect, float(timeout)), float(timeout)
+        budget = read if timeout is not None else self.budget
         started = self._clock()
-        deadline = time.monotonic() + self.budget
+        deadline = time.monotonic() + budget
         status: int | None = None
         body = b""
         content_type: str | None = None
@@ -145,15 +153,15 @@ class Notifier:
         error: str | None = None
         retryable = True
         try:
-            with self._session.request(**self._request(callback, delivery)) as response:
+            with self._session.request(**self._request(callback, delivery), timeout=(connect, read)) as response:
                 status = response.status_code
                 content_type = response.headers.get("Content-Type")
                 if status in (429, 503):
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                body, body_error = self._read_body(response, deadline)
+                body, body_error = self._read_body(response, deadline, read, budget)
             error = _status_error(status) or body_error
         except Exception as exc:  # noqa: BLE001 - every failure must become an Outcome
-            error = self._describe(exc, _host_of(callback.url))
+            error = describe_error(exc, connect_timeout=connect, read_timeout=read, host=_host_of(callback.url))
             retryable = not is_final(exc)
         duration_ms = max(0, round((self._clock() - started) * 1000))
         # Redacted before it is clipped: a credential cut at the limit would no longer match.
@@ -184,14 +192,14 @@ class Notifier:
             "url": callback.url,
             "headers": headers,
             "data": data,
-            "timeout": (self._connect_timeout, self._read_timeout),
             # A redirect could lead to an internal address the callback policy would refuse.
             "allow_redirects": False,
             # Headers first; _read_body then takes no more of the body than it should.
             "stream": True,
         }
 
-    def _read_body(self, response: requests.Response, deadline: float) -> tuple[bytes, str | None]:
+    def _read_body(self, response: requests.Response, deadline: float, read_timeout: float,
+                   budget: float) -> tuple[bytes, str | None]:
         """Up to max_response_bytes of the body, and why reading stopped early if it broke off.
 
         read1() returns whatever has arrived instead of waiting for a full chunk, and each socket
@@ -206,8 +214,8 @@ class Notifier:
             while size < self._max_response_bytes:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return b"".join(chunks), self._deadline_error()
-                _limit_next_wait(raw, min(left, self._read_timeout))
+                    return b"".join(chunks), _deadline_error(budget)
+                _limit_next_wait(raw, min(left, read_timeout))
                 chunk = raw.read1(min(_READ_CHUNK, self._max_response_bytes - size), decode_content=True)
                 if not chunk:
                     break
@@ -215,17 +223,18 @@ class Notifier:
                 size += len(chunk)
         except Exception as exc:  # noqa: BLE001 - a broken body still leaves the status we got
             if time.monotonic() >= deadline - 0.01:
-                return b"".join(chunks), self._deadline_error()
+                return b"".join(chunks), _deadline_error(budget)
             return b"".join(chunks), "response body: " + self._describe(exc, None)
         return b"".join(chunks), None
-
-    def _deadline_error(self) -> str:
-        return f"timed out after {self.budget} s (whole response)"
 
     def _describe(self, exc: BaseException, host: str | None) -> str:
         return describe_error(
             exc, connect_timeout=self._connect_timeout, read_timeout=self._read_timeout, host=host
         )
+
+
+def _deadline_error(budget: float) -> str:
+    return f"timed out after {budget} s (whole response)"
 
 
 def build_headers(user_headers: dict[str, str], delivery: Delivery) -> dict[str, str]:

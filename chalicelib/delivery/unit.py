@@ -26,10 +26,9 @@ from typing import Callable
 from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, to_ms
-from chalicelib.delivery import fairness
+from chalicelib.delivery import fairness, overlap, policy
 from chalicelib.delivery.fairness import Fairness
-from chalicelib.delivery import overlap
-from chalicelib.delivery.notifier import Callback, Delivery, Notifier, backoff_delay
+from chalicelib.delivery.notifier import Callback, Delivery, Notifier
 from chalicelib.delivery.redaction import credential_values, redact_outcome
 from chalicelib.fires.fire import Fire
 from chalicelib.fires.tasks import NOT_RUN, SUCCEEDED, Claim, ClaimResult, Result, TaskRecords
@@ -37,7 +36,7 @@ from chalicelib.observability import catalog as metrics, logs
 from chalicelib.observability.meter import Meter
 from chalicelib.storage.models import TimerModel, headers_of
 from chalicelib.timers.reads import read_timers
-from chalicelib.timers import lifecycle
+from chalicelib.timers import failures, lifecycle
 from chalicelib.timers.status import STATUS_COMPLETED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,7 @@ class GiveUp:
     reason: str
     claim: Claim | None = None  # ours, when the attempt it counted was never made
     note: bool = False  # the reason replaces the task's error (else the last attempt's error stays)
+    timer: TimerModel | None = None  # as the unit read it: its failure callback and pauseAfterFailures
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ class Settle:
     held: list[tuple[Fire, int]] = field(default_factory=list)  # overlapPolicy: to travel alone, (fire, delay s)
     failed: list[GiveUp] = field(default_factory=list)
     errors: dict[Fire, str] = field(default_factory=dict)  # the last error of each retry
+    timers: dict[Fire, TimerModel] = field(default_factory=dict)  # of each retry, as read
     made: int = 0  # calls made
     crashed: BaseException | None = None  # an unexpected error in a call (its fire stays claimed)
 
@@ -229,7 +230,7 @@ class Unit:
         if late_s > config.catch_up_seconds():  # a bound on being handed back while the lane stays full
             self.settle.failed.append(GiveUp(
                 fire, f"deferred until {late_s} s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS="
-                      f"{config.catch_up_seconds()}), no call made: {deferred.why}", deferred.claim, note=True))
+                      f"{config.catch_up_seconds()}), no call made: {deferred.why}", deferred.claim, note=True, timer=self._timer_of.get(fire)))
             return
         reason = f"deferred for {fairness.DEFER_SECONDS} s, no call made: {deferred.why}"
         try:
@@ -259,22 +260,26 @@ class Unit:
             with self._lock:
                 self.settle.busy.append((fire, wait_s))
             return None
-        if claim.attempt > config.max_attempts():
+        max_attempts = policy.policy_of(self._timer_of[fire]).max_attempts
+        if claim.attempt > max_attempts:
             # The last attempt failed and its dead letter could not be sent then: send it now.
             with self._lock:
                 self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt - 1} was the last "
-                                                       f"(XTIMER_MAX_ATTEMPTS={config.max_attempts()}); "
-                                                       "its error is in the task record", claim))
+                                                       f"(maxAttempts {max_attempts}); "
+                                                       "its error is in the task record", claim,
+                                                 timer=self._timer_of[fire]))
             return None
         return claim
 
     def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...], host: str) -> Result:
         callback = callback_of(timer)
-        self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
+        sent_ms = to_ms(self._clock())
+        self._lateness_ms[fire] = max(0, sent_ms - fire.fire_ms)
         outcome = self._notifier.notify(
             callback,
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
                      idempotency_key=fire.idempotency_key, signing_secrets=secrets),
+            timeout=policy.policy_of(timer).timeout_seconds,
         )
         self._fairness.breakers.record(host, outcome)
         outcome = redact_outcome(outcome, credential_values(callback.headers, secrets))
@@ -282,7 +287,7 @@ class Unit:
             status = SUCCEEDED
         else:
             status = NOT_RUN  # also after the last attempt: failed only once it is in the dead-letter queue
-        return Result(fire, claim, outcome, status, to_ms(self._clock()))
+        return Result(fire, claim, outcome, status, to_ms(self._clock()), sent_ms=sent_ms)
 
     def _write(self, results: list[Result]) -> None:
         if not results:
@@ -295,18 +300,22 @@ class Unit:
             if not ok:  # taken over: the new holder carries on
                 continue
             fire, claim, outcome = result.fire, result.claim, result.outcome
+            timer = self._timer_of[fire]
             if outcome.ok:
-                lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
+                if int(getattr(timer, "consecutive_failures", None) or 0):
+                    failures.reset(fire.timer_id)  # written only when a run of failures ends
+                lifecycle.after_last_fire(timer, fire.fire_ms)
                 continue
-            if claim.attempt >= config.max_attempts() or not outcome.retryable:  # a refused destination stays refused
-                self.settle.failed.append(GiveUp(fire, f"attempt {claim.attempt}: {outcome.error}"))
+            decision = policy.decide(policy.policy_of(timer), claim.attempt, outcome, fire_ms=fire.fire_ms,
+                                     now_ms=to_ms(self._clock()), rng=self._rng)
+            if isinstance(decision, policy.GiveUp):
+                self.settle.failed.append(GiveUp(fire, decision.reason, note=decision.explains, timer=timer))
                 self._observe("failed", result)
-                lifecycle.after_last_fire(self._timer_of[fire], fire.fire_ms)
+                lifecycle.after_last_fire(timer, fire.fire_ms)
                 continue
-            delay = outcome.retry_after if outcome.retry_after is not None else backoff_delay(
-                claim.attempt, rng=self._rng)
-            self.settle.retries.append((fire, max(1, -(-int(delay * 1000) // 1000))))
+            self.settle.retries.append((fire, decision.delay_seconds))
             self.settle.errors[fire] = outcome.error or "failed"
+            self.settle.timers[fire] = timer
             self._observe("retry", result, retry_in_s=self.settle.retries[-1][1])
 
     def _observe(self, kind: str, result: Result, retry_in_s: int | None = None) -> None:

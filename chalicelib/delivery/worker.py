@@ -23,6 +23,7 @@ from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, system_clock, to_ms
 from chalicelib.delivery.fairness import Fairness
+from chalicelib.delivery.failure_callback import AfterFailure
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.delivery.unit import GiveUp, Settle, Unit
 from chalicelib.fires.fire import MalformedFire, is_bucket, parse_message
@@ -90,6 +91,7 @@ class Worker:
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
         self._fairness = Fairness(self._calls, clock)  # lanes and breakers: this process's own
+        self._after_failure = AfterFailure(self._notifier, self._tasks, self._signing, clock)
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Process one Lambda SQS batch; returns the partial-batch-failure reply."""
@@ -143,7 +145,7 @@ class Worker:
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)
-        return self._settle_single(settle, receipt, last)
+        return self._settle_single(settle, receipt, last, receive_count(record))
 
     def _settle_bucket(self, settle: Settle) -> bool:
         """A bucket is done once every first attempt has an outcome: what is left travels alone."""
@@ -154,7 +156,7 @@ class Worker:
             raise settle.crashed
         return True
 
-    def _settle_single(self, settle: Settle, receipt: str, last: bool) -> bool:
+    def _settle_single(self, settle: Settle, receipt: str, last: bool, receives: int) -> bool:
         """A single fire's message is itself the retry: it is shown again after the backoff. A fire
         deferred by its full lane goes as a new message instead: waiting is no failure, and must
         not use up the receives of its message (config.FIRE_QUEUE_MAX_RECEIVES)."""
@@ -165,8 +167,8 @@ class Worker:
             self._queue.retry_each(settle.held)
         if last:  # handing it back now would let the redrive policy park it without a word
             limit = f"gave up at the fire queue's last receive ({config.FIRE_QUEUE_MAX_RECEIVES})"
-            failed += [GiveUp(fire, f"{limit}; last attempt: {settle.errors.get(fire)}", note=True)
-                       for fire, _ in settle.retries]
+            failed += [GiveUp(fire, f"{limit}; last attempt: {settle.errors.get(fire)}", note=True,
+                              timer=settle.timers.get(fire)) for fire, _ in settle.retries]
             for fire, _ in settle.busy:  # another worker holds it and will record it; only the message is parked
                 self._queue.dead_letter(fire.to_message(), f"{limit}; its claim was held by another worker")
                 self._meter.count(metrics.FIRES_DEAD_LETTERED)
@@ -174,6 +176,11 @@ class Worker:
         if settle.crashed:
             raise settle.crashed
         if settle.deferred:  # sent above as a message of its own
+            return True
+        if not last and settle.retries and receives >= config.FIRE_QUEUE_MAX_RECEIVES - config.RECEIVE_MARGIN:
+            # A timer's maxAttempts may be above what one message's receives leave room for: its
+            # retry travels on in a fresh message (attempts stay bounded by maxAttempts).
+            self._queue.retry_each(settle.retries)
             return True
         if not last:
             for _, delay in settle.retries + settle.busy:
@@ -189,9 +196,11 @@ class Worker:
             self._queue.dead_letter(fire.to_message(), give_up.reason)
             self._meter.count(metrics.FIRES_DEAD_LETTERED)
             self._meter.count(metrics.FIRES_FAILED)
-            self._tasks.give_up(fire, to_ms(self._clock()), reason=give_up.reason if give_up.note else None,
-                                claim=give_up.claim)
+            marked = self._tasks.give_up(fire, to_ms(self._clock()), reason=give_up.reason if give_up.note else None,
+                                         claim=give_up.claim)
             log.warning("fire %s failed for good: %s", fire.idempotency_key, give_up.reason)
+            if marked:  # only the worker that marked it goes on: counted, maybe paused, alerted once
+                self._after_failure.fire_failed(fire, give_up.reason, give_up.timer)
 
     def _last_receive(self, record: dict[str, Any], why: str) -> bool:
         """The message failed at its last receive: park its fires ourselves, with the reason."""
@@ -206,7 +215,8 @@ class Worker:
                 self._queue.dead_letter(fire.to_message(), reason)
                 self._meter.count(metrics.FIRES_DEAD_LETTERED)
                 self._meter.count(metrics.FIRES_FAILED)
-                self._tasks.give_up(fire, to_ms(self._clock()), reason=reason)
+                if self._tasks.give_up(fire, to_ms(self._clock()), reason=reason):
+                    self._after_failure.fire_failed(fire, reason, None)
             return True
         except Exception:
             log.exception("could not park message %s; the redrive policy will", record.get("messageId"))

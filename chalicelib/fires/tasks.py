@@ -73,6 +73,7 @@ class Result:
     outcome: Outcome
     status: int
     now_ms: int
+    sent_ms: int | None = None  # when the attempt's request left (epoch ms)
 
 
 def _expires_at(fire_ms: int) -> datetime:
@@ -136,7 +137,8 @@ class TaskRecords:
         for start in range(0, len(batch), BATCH_WRITE_LIMIT):
             late += self._batch_put(batch[start:start + BATCH_WRITE_LIMIT], now_ms)
         taken_over = {self._key(r) for r in late
-                      if not self.record(r.fire, r.claim.attempt, r.outcome, status=r.status, now_ms=r.now_ms)}
+                      if not self.record(r.fire, r.claim.attempt, r.outcome, status=r.status, now_ms=r.now_ms,
+                                         sent_ms=r.sent_ms)}
         return [self._key(r) not in taken_over for r in results]
 
     def _batch_put(self, results: list[Result], now_ms: Callable[[], int]) -> list[Result]:
@@ -176,6 +178,7 @@ class TaskRecords:
             duration_ms=outcome.duration_ms, error=outcome.error or None, started_at=result.claim.started_ms,
             finished_at=result.now_ms, manual=1 if fire.manual else 0, expires_at=_expires_at(fire.fire_ms),
             overlap_policy=result.claim.overlap_policy,
+            sent_at=result.sent_ms,
         )
 
     def give_up(self, fire: Fire, now_ms: int, *, reason: str | None = None, claim: Claim | None = None) -> bool:
@@ -222,7 +225,8 @@ class TaskRecords:
             return False
         return True
 
-    def record(self, fire: Fire, attempt: int, outcome: Outcome, *, status: int, now_ms: int) -> bool:
+    def record(self, fire: Fire, attempt: int, outcome: Outcome, *, status: int, now_ms: int,
+               sent_ms: int | None = None) -> bool:
         """Write the outcome of `attempt`; False if our claim was taken over meanwhile (not an error)."""
         task = TaskModel(fire.timer_id, fire.fire_ms)
         try:
@@ -235,6 +239,7 @@ class TaskRecords:
                     TaskModel.duration_ms.set(outcome.duration_ms),
                     TaskModel.error.set(outcome.error) if outcome.error else TaskModel.error.remove(),
                     TaskModel.finished_at.set(now_ms),
+                    TaskModel.sent_at.set(sent_ms) if sent_ms is not None else TaskModel.sent_at.remove(),
                     TaskModel.lease_until.remove(),
                 ],
                 condition=(TaskModel.status == RUNNING) & (TaskModel.attempts == attempt),
@@ -246,6 +251,13 @@ class TaskRecords:
                         fire.idempotency_key, attempt)
             return False
         return True
+
+    def record_failure_callback(self, fire: Fire, outcome: Outcome, sent_ms: int) -> None:
+        """Keep what the timer's failure callback got on the failed fire's record (it is made once,
+        never retried: chalicelib.delivery.failure_callback)."""
+        TaskModel(fire.timer_id, fire.fire_ms).update(actions=[TaskModel.failure_callback.set({
+            "sent_at": sent_ms, "http_status": outcome.http_status, "error": outcome.error,
+            "duration_ms": outcome.duration_ms})])
 
     def record_missed(self, fires: list[Fire], now_ms: int) -> None:
         """Record fires the scheduler skipped; never overwrites a task that exists."""
@@ -287,6 +299,10 @@ class TaskRecords:
 
     def recent_counts(self, timer_id: int, app: str, last: int = 100) -> dict[str, int]:
         """Outcomes of the timer's `last` tasks."""
+        return self.recent(timer_id, app, last)[0]
+
+    def recent(self, timer_id: int, app: str, last: int = 100) -> tuple[dict[str, int], TaskModel | None]:
+        """Outcomes of the timer's `last` tasks, and the newest of them (its last fire), from one read."""
         items, _ = self.history(timer_id, app, page_size=last)
         counts = {"tasks": len(items), "succeeded": 0, "failed": 0, "missed": 0, "skipped": 0, "held": 0}
         for task in items:
@@ -294,7 +310,7 @@ class TaskRecords:
                     HELD: "held"}.get(int(task.status))
             if name:
                 counts[name] += 1
-        return counts
+        return counts, (items[0] if items else None)
 
     def reset_for_redrive(self, fire: Fire) -> None:
         """A failed task becomes not run again, with a fresh attempt budget (see chalicelib.delivery.redrive)."""

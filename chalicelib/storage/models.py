@@ -74,6 +74,12 @@ class NotifyAttribute(MapAttribute):
     body = UnicodeAttribute(null=True)
 
 
+DELIVERY_ATTRIBUTES = ("retry_max_attempts", "retry_max_age", "retry_min_backoff", "retry_max_backoff", "retry_on",
+                       "timeout_seconds", "failure_callback", "pause_after_failures", "consecutive_failures",
+                       "status_reason", "paused_at")
+"""A timer's delivery policy and failure state (issue 16): shown in lists, so projected into by_app."""
+
+
 class TimersByApp(GlobalSecondaryIndex):
     """An app's timers, newest first (ids grow with time). Projects only what users change,
     so the scheduler's cursor updates never write to this index."""
@@ -83,7 +89,7 @@ class TimersByApp(GlobalSecondaryIndex):
         projection = IncludeProjection(
             ["name", "cron", "timezone", "status", "notify", "created_at", "updated_at", "version",
              "start_at", "end_at", "max_fires", "jitter_seconds", "delete_after_completion", "misfire_policy",
-             "catch_up_seconds", "overlap_policy"]
+             "catch_up_seconds", "overlap_policy", *DELIVERY_ATTRIBUTES]
         )
 
     app = UnicodeAttribute(hash_key=True)
@@ -137,6 +143,20 @@ class TimerModel(SharedClientModel):
     catch_up_seconds = NumberAttribute(null=True)
     anchor = NumberAttribute(null=True)  # epoch s the timer was last enabled at: where a rate and maxFires count from
     last_fire = NumberAttribute(null=True)  # epoch s of the last fire of a completed timer
+    # Delivery policy (chalicelib.timers.delivery_options); absent = the service's defaults.
+    retry_max_attempts = NumberAttribute(null=True)
+    retry_max_age = NumberAttribute(null=True)  # s after the fire time
+    retry_min_backoff = NumberAttribute(null=True)
+    retry_max_backoff = NumberAttribute(null=True)
+    retry_on = UnicodeAttribute(null=True)  # comma-separated entries; "-" retries nothing
+    timeout_seconds = NumberAttribute(null=True)
+    failure_callback = NotifyAttribute(null=True)
+    pause_after_failures = NumberAttribute(null=True)
+    # Failure state (chalicelib.timers.failures): fires failed for good in a row, and why the
+    # service disabled the timer (with pauseAfterFailures), since when (epoch ms).
+    consecutive_failures = NumberAttribute(null=True)
+    status_reason = UnicodeAttribute(null=True)
+    paused_at = NumberAttribute(null=True)
 
     by_app = TimersByApp()
     by_due = TimersByDue()
@@ -199,6 +219,8 @@ class TaskModel(SharedClientModel):
     finished_at = NumberAttribute(null=True)  # epoch ms
     manual = NumberAttribute(default=0)  # 1 for a run-now outside the schedule
     overlap_policy = UnicodeAttribute(null=True)  # the timer's overlapPolicy when the fire came, if not allow
+    sent_at = NumberAttribute(null=True)  # epoch ms the latest attempt's request left
+    failure_callback = MapAttribute(null=True)  # the failure callback's outcome: sent_at, http_status, error, duration_ms
     expires_at = TTLAttribute()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.errors import ErrorCode, InvalidField
 from chalicelib.timers.fire_schedule import FireSchedule
+from chalicelib.timers.delivery_options import DeliveryOptions
 from chalicelib.timers.options import TimerOptions
 from chalicelib.timers.schedule import CronError, parse_schedule
 from chalicelib.timers.status import STATUS_DISABLED
@@ -33,6 +34,7 @@ class TimerSpec:
     notify: NotifyParams
     status: int = STATUS_DISABLED
     options: TimerOptions = TimerOptions()
+    delivery: DeliveryOptions = DeliveryOptions()
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Changes:
     # The optional schedule settings given (API names: startAt, endAt, ...), each replacing the
     # stored one; a given null clears it.
     options: dict[str, object] = field(default_factory=dict)
+    # The delivery settings given (retryPolicy, timeoutSeconds, failureCallback, pauseAfterFailures),
+    # as DeliveryOptions fields, each replacing the stored one (retryPolicy as a whole); None clears one.
+    delivery: dict[str, object] = field(default_factory=dict)
 
 
 def schedule_from(cron: str, tz: str) -> FireSchedule:

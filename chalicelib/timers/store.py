@@ -9,6 +9,7 @@ invariants enforced in DynamoDB.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import uuid
@@ -26,6 +27,7 @@ from chalicelib.fires.queue import QueueSendError
 from chalicelib.storage import paging
 from chalicelib.storage.transaction import NamedTransaction, transaction
 from chalicelib.storage.models import DUE_SHARDS, NotifyAttribute, TimerModel, TimerNameModel
+from chalicelib.timers.delivery_options import DeliveryOptions, delivery_of
 from chalicelib.timers.fire_schedule import NO_REPEAT, FireSchedule
 from chalicelib.timers.options import (OptionError, TimerOptions, build_schedule, check_options, options_of,
                                        schedule_of)
@@ -110,6 +112,7 @@ class TimerStore:
                 version=1,
                 generation=0,
                 **{k: v for k, v in spec.options.to_attributes().items() if v is not None},
+                **_delivery_attributes(spec.delivery),
             )
             name_item = TimerNameModel(key=TimerNameModel.key_for(spec.app, spec.name), timer_id=timer.id)
             try:
@@ -174,6 +177,9 @@ class TimerStore:
             TimerModel.version.add(1),
             TimerModel.updated_at.set(to_ms(now)),
             TimerModel.fire_rate.set(rate),
+            TimerModel.status_reason.remove(),  # enabled again: a pause after failures is over
+            TimerModel.paused_at.remove(),
+            TimerModel.consecutive_failures.remove(),
         ]
         actions += [TimerModel.next_fire.set(first), TimerModel.due_shard.set(timer.id % DUE_SHARDS)]
         try:
@@ -199,12 +205,15 @@ class TimerStore:
         except Exception:  # the next tick enqueues it (late fires are caught up), so the change stands
             log.exception("timer %s changed, but its next fires could not be enqueued now", timer.id)
 
-    def disable(self, app: str, timer_id: int) -> TimerModel:
-        """Disable a timer: it leaves the due index, and queued fires of the old generation are dropped."""
+    def disable(self, app: str, timer_id: int, *, reason: str | None = None) -> TimerModel:
+        """Disable a timer: it leaves the due index, and queued fires of the old generation are dropped.
+        `reason` is the service's, when it pauses a failing timer (chalicelib.timers.failures)."""
         timer = self.get(app, timer_id)
         if timer.status == STATUS_DISABLED:
             return timer
         now_ms = to_ms(self._clock())
+        why = ([TimerModel.status_reason.set(reason), TimerModel.paused_at.set(now_ms)] if reason
+               else [TimerModel.status_reason.remove(), TimerModel.paused_at.remove()])
         try:
             with _transaction() as tx:
                 tx.update("timer", timer, actions=[
@@ -215,6 +224,7 @@ class TimerStore:
                     TimerModel.next_fire.remove(),
                     TimerModel.due_shard.remove(),
                     TimerModel.fire_rate.remove(),
+                    *why,
                 ], condition=TimerModel.status == STATUS_ENABLED)
                 _charge_fire_rate(tx, app, -int(timer.fire_rate or 0))
         except TransactWriteError as exc:
@@ -290,6 +300,12 @@ class TimerStore:
                 actions.append(TimerModel.fire_rate.set(new_rate))
         if changes.notify is not None:
             actions.append(TimerModel.notify.set(NotifyAttribute(**changes.notify.to_dict())))
+        if changes.delivery:
+            new_delivery = dataclasses.replace(delivery_of(timer), **changes.delivery)  # type: ignore[arg-type]
+            stored = _delivery_attributes(new_delivery)
+            for name in DeliveryOptions().to_attributes():
+                attribute = getattr(TimerModel, name)
+                actions.append(attribute.set(stored[name]) if name in stored else attribute.remove())
         new_name = changes.name if changes.name is not None and changes.name != timer.name else None
         if new_name is not None:
             actions.append(TimerModel.name.set(new_name))
@@ -360,6 +376,14 @@ class TimerStore:
             log.warning("manual run of timer %s not enqueued, incident %s: %s", timer_id, incident, exc)
             raise ServiceUnavailable(incident) from exc
         return fire
+
+
+def _delivery_attributes(delivery: DeliveryOptions) -> dict[str, object]:
+    """The delivery options as timer attributes, only those set (the callback as a stored map)."""
+    stored: dict[str, object] = {k: v for k, v in delivery.to_attributes().items() if v is not None}
+    if delivery.failure_callback is not None:
+        stored["failure_callback"] = NotifyAttribute(**delivery.failure_callback)
+    return stored
 
 
 def _with_changes(options: TimerOptions, changes: dict[str, object]) -> TimerOptions:

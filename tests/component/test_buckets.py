@@ -122,8 +122,8 @@ class WatchedNotifier(Notifier):
         super().__init__(connect_timeout=0.5, read_timeout=0.5)
         self._events, self._path = events, path
 
-    def notify(self, callback: Any, delivery: Any) -> Any:
-        outcome = super().notify(callback, delivery)
+    def notify(self, callback: Any, delivery: Any, **options: Any) -> Any:
+        outcome = super().notify(callback, delivery, **options)
         if callback.url.endswith(self._path):
             self._events.append(f"outcome of {self._path}")
         return outcome
@@ -225,13 +225,13 @@ class DyingNotifier(Notifier):
         super().__init__(connect_timeout=1.0, read_timeout=2.0)
         self._left, self._lock = calls, threading.Lock()
 
-    def notify(self, callback: Any, delivery: Any) -> Any:
+    def notify(self, callback: Any, delivery: Any, **options: Any) -> Any:
         with self._lock:
             alive = self._left > 0
             self._left -= 1
         if not alive:
             raise RuntimeError("killed mid-bucket")
-        return super().notify(callback, delivery)
+        return super().notify(callback, delivery, **options)
 
 
 def test_a_worker_killed_after_some_calls_of_a_bucket_makes_the_rest_and_none_twice(

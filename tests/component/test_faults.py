@@ -52,8 +52,8 @@ class CrashingNotifier(Notifier):
         super().__init__(connect_timeout=1.0, read_timeout=2.0)
         self._clock, self._crashes = clock, crashes
 
-    def notify(self, callback: Any, delivery: Any) -> Any:
-        outcome = super().notify(callback, delivery)
+    def notify(self, callback: Any, delivery: Any, **options: Any) -> Any:
+        outcome = super().notify(callback, delivery, **options)
         if self._crashes:
             self._crashes -= 1
             self._clock.advance(LEASE_MS / 1000 + 60)
@@ -167,7 +167,6 @@ def closed_port() -> int:
     (Response(500, body="oops"), "HTTP 500"),
     (Response(200, delay=1.5), "timed out after 0.5 s (read)"),
     (Response(close=True), "connection closed without a response"),
-    (Response(302, headers={"Location": "http://169.254.169.254/"}), "HTTP 302 (redirects are not followed)"),
 ])
 def test_a_callback_that_keeps_failing_is_retried_then_failed_and_dead_lettered_with_the_reason(
     two_attempts: Services, receiver: Receiver, answer: Response, error: str
@@ -181,6 +180,16 @@ def test_a_callback_that_keeps_failing_is_retried_then_failed_and_dead_lettered_
     [parked] = dead_letters(two_attempts)
     assert error in parked["MessageAttributes"]["reason"]["StringValue"]
     assert queued(two_attempts) == 0
+
+
+def test_a_redirect_is_not_followed_nor_retried_by_default(two_attempts: Services, receiver: Receiver) -> None:
+    receiver.respond("/hook", Response(302, headers={"Location": "http://169.254.169.254/"}))
+    timer_id = one_off(two_attempts, receiver)
+    deliver(two_attempts)
+    [task] = records(timer_id)
+    assert (task.status, task.attempts) == (task_status.FAILED, 1)  # 3xx is not in the default retryOn
+    assert task.error.startswith("attempt 1: HTTP 302 (redirects are not followed) (not retried: retryOn is")
+    assert len(receiver.received("/hook")) == 1 and len(dead_letters(two_attempts)) == 1
 
 
 def test_a_refused_connection_is_retried_then_failed(two_attempts: Services, receiver: Receiver) -> None:

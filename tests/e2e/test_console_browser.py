@@ -382,3 +382,40 @@ def test_the_history_pages_through_getTasks_and_marks_every_result(page: Page, s
     page.get_by_role("button", name="← Newer").click()
     expect(rows).to_have_count(4)
     assert "page-2" in tokens and tokens[0] is None
+
+
+def test_the_form_sets_a_delivery_policy_and_the_timer_page_shows_the_pause(
+        page: Page, stack: LocalService, receiver: Receiver) -> None:
+    app = f"console-{uuid.uuid4().hex[:8]}"
+    receiver.respond("/hook", Response(500))
+    open_app(page, stack, app)
+    page.get_by_role("link", name="+ New timer").click()
+    page.get_by_label("Name").fill("failing")
+    page.get_by_label("Schedule", exact=True).fill("*/2 * * * * *")
+    page.get_by_label("URL", exact=True).fill(receiver.url("/hook"))
+    page.get_by_label("Max attempts").fill("21")
+    page.get_by_role("button", name="Create timer").click()
+    expect(page.locator("#f-max-attempts-error")).to_contain_text("from 1 to 20")  # data.field = retryPolicy.maxAttempts
+    expect(page.get_by_label("Max attempts")).to_have_attribute("aria-invalid", "true")
+
+    page.get_by_label("Max attempts").fill("1")
+    page.get_by_label("Retry on").fill("5xx, timeout")
+    page.get_by_label("Failure callback", exact=True).fill(receiver.url("/failed"))
+    page.get_by_label("Pause after failures").fill("2")
+    page.get_by_label("Enable it now").check()
+    page.get_by_role("button", name="Create timer").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("failing")
+    definition = page.locator("dl.definition")
+    expect(definition).to_contain_text("at most 1 attempt; retries 5xx, timeout")
+    expect(definition).to_contain_text("after 2 failed fires in a row")
+
+    receiver.wait_for(2, timeout=FIRE_TIMEOUT_MS / 1000, path="/failed")  # two fires failed for good
+    for _ in range(20):  # the service pauses it right after the second; the page is read afresh
+        page.reload()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("failing")
+        if page.locator("#status-reason").count():
+            break
+        page.wait_for_timeout(500)
+    expect(page.locator("#status-reason")).to_contain_text("2 consecutive failed fires")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("disabled")
+    expect(definition).to_contain_text("Last fire")  # failed, or a fire already in flight at the pause

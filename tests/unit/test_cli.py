@@ -297,8 +297,8 @@ def test_list_with_all_prints_every_timer_in_one_table_without_a_token(fake: Fak
 
 def test_history_shows_the_tasks_as_a_table(fake: FakeXtimer) -> None:
     fake.answer("/xtimer/getTasks", ok({"tasks": [
-        task(6, manual=True),
-        task(3, 3, "failed", attempts=5, httpStatus=503, durationMs=31, error="HTTP 503"),
+        task(6, manual=True, latenessMs=7),
+        task(3, 3, "failed", attempts=5, httpStatus=503, durationMs=31, error="HTTP 503", latenessMs=61_004),
         task(0, 4, "missed", attempts=0, httpStatus=None, durationMs=None),
     ]}))
 
@@ -307,9 +307,9 @@ def test_history_shows_the_tasks_as_a_table(fake: FakeXtimer) -> None:
     assert result.exit_code == 0, result.output
     assert fake.seen[0].query == {"id": str(TIMER_ID), "app": "demo"}
     assert result.stdout.splitlines() == [
-        "FIRE TIME             STATUS              ATTEMPTS  HTTP  DURATION  ERROR",
-        "2026-11-25T08:01:06Z  succeeded (manual)  1         200   12 ms",
-        "2026-11-25T08:01:03Z  failed              5         503   31 ms     HTTP 503",
+        "FIRE TIME             STATUS              ATTEMPTS  HTTP  DURATION  LATE      ERROR",
+        "2026-11-25T08:01:06Z  succeeded (manual)  1         200   12 ms     7 ms",
+        "2026-11-25T08:01:03Z  failed              5         503   31 ms     61004 ms  HTTP 503",
         "2026-11-25T08:01:00Z  missed              0",
     ]
 
@@ -651,3 +651,49 @@ def test_the_clis_task_statuses_and_overlap_policies_are_the_services() -> None:
     from xtimer_cli import main
     assert main.TASK_STATUS == STATUS_NAMES
     assert main.OVERLAP_POLICIES == OVERLAP_POLICIES
+
+
+def test_create_takes_the_delivery_policy(fake: FakeXtimer) -> None:
+    fake.answer("/xtimer/creatTimer", ok({"timerId": TIMER_ID}))
+
+    result = xtimer(fake, "create", "--name", "hello", "--cron", "@hourly", "--url-to", "http://example.com/",
+                    "--retry-max-attempts", "3", "--retry-max-age", "600", "--retry-min-backoff", "5",
+                    "--retry-max-backoff", "60", "--retry-on", "5xx, 429,timeout", "--timeout", "4",
+                    "--failure-url", "http://example.com/failed", "--pause-after-failures", "3")
+
+    assert result.exit_code == 0, result.output
+    body = fake.seen[0].body
+    assert body["retryPolicy"] == {"maxAttempts": 3, "maxAgeSeconds": 600, "minBackoffSeconds": 5,
+                                   "maxBackoffSeconds": 60, "retryOn": ["5xx", "429", "timeout"]}
+    assert body["failureCallback"] == {"url": "http://example.com/failed"}
+    assert (body["timeoutSeconds"], body["pauseAfterFailures"]) == (4, 3)
+
+
+def test_update_of_the_retry_policy_keeps_what_was_not_given(fake: FakeXtimer) -> None:
+    current = {**TIMER, "retryPolicy": {"maxAttempts": 3, "retryOn": ["5xx"]},
+               "failureCallback": {"url": "http://example.com/failed", "method": "POST", "header": {}, "body": None}}
+    fake.answer("/xtimer/getTimer", ok(current))
+    fake.answer("/xtimer/updateTimer", ok(current))
+
+    result = xtimer(fake, "update", str(TIMER_ID), "--retry-on", "none", "--failure-method", "put")
+
+    assert result.exit_code == 0, result.output
+    assert fake.seen[1].body == {
+        "id": TIMER_ID, "app": "demo", "version": 2, "retryPolicy": {"maxAttempts": 3, "retryOn": []},
+        "failureCallback": {"url": "http://example.com/failed", "method": "PUT", "header": {}, "body": None},
+    }
+
+
+def test_get_shows_a_paused_timer_its_policy_and_last_fire(fake: FakeXtimer) -> None:
+    paused = {**TIMER, "status": 1, "statusReason": "paused by the service after 3 consecutive failed fires",
+              "pausedAt": "2026-11-25T09:00:00Z", "retryPolicy": {"maxAttempts": 1}, "timeoutSeconds": 4,
+              "pauseAfterFailures": 3, "consecutiveFailures": 3,
+              "lastFire": {"fireTime": "2026-11-25T09:00:00Z", "status": 3, "statusName": "failed",
+                           "httpStatus": 500, "attempts": 1, "error": "HTTP 500", "finishedAt": None}}
+    fake.answer("/xtimer/getTimer", ok(paused))
+
+    result = xtimer(fake, "get", str(TIMER_ID))
+
+    assert result.exit_code == 0, result.output
+    assert "paused by the service after 3 consecutive failed fires (since 2026-11-25T09:00:00Z)" in result.stdout
+    assert "maxAttempts 1" in result.stdout and "2026-11-25T09:00:00Z: failed, HTTP 500" in result.stdout

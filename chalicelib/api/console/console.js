@@ -185,6 +185,7 @@
   // A fire still running has only its claim, and a missed one never started: neither has a call.
   function callLateness(task) {
     if (task.status === 1 || task.status === 4 || task.status === 5 || task.status === 6) return null; // no call (yet)
+    if (task.latenessMs !== null && task.latenessMs !== undefined) return task.latenessMs; // sentAt - scheduledAt
     if (task.finishedAt && task.durationMs !== null && task.durationMs !== undefined && task.startedAt) {
       return new Date(task.finishedAt).getTime() - task.durationMs - task.fireMs;
     }
@@ -669,6 +670,10 @@
       h('div', { class: 'title-row' },
         h('h1', null, timer.name, ' ', timerStatusBadge(timer)),
         timerActions(timer, { after: reload, afterDelete: () => go(link.list(app)) })),
+      timer.statusReason
+        ? h('p', { class: 'notice', id: 'status-reason' }, h('strong', null, 'Disabled by the service: '),
+          timer.statusReason, timer.pausedAt ? [' (since ', timeEl(timer.pausedAt, timer.timezone), ')'] : null)
+        : null,
       h('div', { class: 'columns' },
         h('section', { 'aria-labelledby': 'definition-title' },
           h('h2', { id: 'definition-title' }, 'Definition'),
@@ -706,6 +711,7 @@
       ['Time zone', timer.timezone],
       ['Status', timerStatusBadge(timer)],
       ...scheduleOptionRows(timer),
+      ...deliveryRows(timer),
       ['Callback', [h('span', { class: 'mono' }, notify.method), ' ', h('span', { class: 'mono' }, notify.url)]],
       ['Headers', headers ? h('pre', null, headers) : h('span', { class: 'muted' }, 'none')],
       ['Body', notify.body ? h('pre', null, notify.body) : h('span', { class: 'muted' }, 'none')],
@@ -726,6 +732,34 @@
     if (timer.misfirePolicy) rows.push(['Missed fires', MISFIRE_WORDS[timer.misfirePolicy] || timer.misfirePolicy]);
     if (timer.catchUpSeconds != null) rows.push(['Catch-up window', timer.catchUpSeconds + ' s']);
     if (timer.overlapPolicy) rows.push(['Overlapping fires', OVERLAP_WORDS[timer.overlapPolicy] || timer.overlapPolicy]);
+    return rows;
+  }
+
+  /** The delivery policy a timer has set (unset: the service's defaults), its run of failures and last fire. */
+  function deliveryRows(timer) {
+    const rows = [];
+    const retry = timer.retryPolicy || {};
+    const parts = [];
+    if (retry.maxAttempts != null) parts.push('at most ' + retry.maxAttempts + ' attempt' + (retry.maxAttempts === 1 ? '' : 's'));
+    if (retry.maxAgeSeconds != null) parts.push('none later than ' + retry.maxAgeSeconds + ' s after the fire');
+    if (retry.minBackoffSeconds != null || retry.maxBackoffSeconds != null) {
+      parts.push('waits ' + (retry.minBackoffSeconds != null ? retry.minBackoffSeconds : 1) + ' to ' +
+        (retry.maxBackoffSeconds != null ? retry.maxBackoffSeconds : 300) + ' s');
+    }
+    if (retry.retryOn) parts.push('retries ' + (retry.retryOn.length ? retry.retryOn.join(', ') : 'nothing'));
+    if (parts.length) rows.push(['Retries', parts.join('; ')]);
+    if (timer.timeoutSeconds != null) rows.push(['Timeout', timer.timeoutSeconds + ' s per attempt']);
+    if (timer.failureCallback) {
+      rows.push(['On failure', [h('span', { class: 'mono' }, timer.failureCallback.method), ' ',
+        h('span', { class: 'mono' }, timer.failureCallback.url)]]);
+    }
+    if (timer.pauseAfterFailures != null) rows.push(['Pause', 'after ' + timer.pauseAfterFailures + ' failed fires in a row']);
+    if (timer.consecutiveFailures) rows.push(['Failed in a row', String(timer.consecutiveFailures)]);
+    if (timer.lastFire) {
+      const last = timer.lastFire;
+      rows.push(['Last fire', [timeEl(last.fireTime, timer.timezone), ' ', statusBadge(last.status),
+        last.httpStatus != null ? ' HTTP ' + last.httpStatus : null]]);
+    }
     return rows;
   }
 
@@ -971,6 +1005,10 @@
     startAt: 'f-start-at', endAt: 'f-end-at', maxFires: 'f-max-fires', jitterSeconds: 'f-jitter',
     deleteAfterCompletion: 'f-delete-after', misfirePolicy: 'f-misfire', catchUpSeconds: 'f-catch-up',
     overlapPolicy: 'f-overlap',
+    retryPolicy: 'f-max-attempts', 'retryPolicy.maxAttempts': 'f-max-attempts', 'retryPolicy.maxAgeSeconds': 'f-max-age',
+    'retryPolicy.minBackoffSeconds': 'f-min-backoff', 'retryPolicy.maxBackoffSeconds': 'f-max-backoff',
+    'retryPolicy.retryOn': 'f-retry-on', timeoutSeconds: 'f-timeout', failureCallback: 'f-failure-url',
+    'failureCallback.url': 'f-failure-url', 'failureCallback.method': 'f-failure-method', pauseAfterFailures: 'f-pause-after',
   };
 
   function field(id, label, control, hint) {
@@ -1063,6 +1101,24 @@
       value: timer && timer.catchUpSeconds != null ? String(timer.catchUpSeconds) : '' });
     const deleteAfter = h('input', { type: 'checkbox', name: 'deleteAfterCompletion', id: 'f-delete-after',
       checked: Boolean(timer && timer.deleteAfterCompletion) });
+    // Delivery policy: empty means the service's default (and clears a setting when editing).
+    const retry = (timer && timer.retryPolicy) || {};
+    const numberInput = (name, min, max, value) => h('input', { name, type: 'number', min, max,
+      value: value != null ? String(value) : '' });
+    const maxAttempts = numberInput('maxAttempts', 1, 20, retry.maxAttempts);
+    const maxAge = numberInput('maxAgeSeconds', 60, 86400, retry.maxAgeSeconds);
+    const minBackoff = numberInput('minBackoffSeconds', 1, 3600, retry.minBackoffSeconds);
+    const maxBackoff = numberInput('maxBackoffSeconds', 1, 3600, retry.maxBackoffSeconds);
+    const retryOn = h('input', { name: 'retryOn', spellcheck: 'false', autocomplete: 'off', class: 'mono',
+      value: retry.retryOn ? (retry.retryOn.length ? retry.retryOn.join(', ') : 'none') : '',
+      placeholder: 'connection, timeout, 408, 429, 5xx' });
+    const timeout = numberInput('timeoutSeconds', 1, 15, timer && timer.timeoutSeconds);
+    const failure = (timer && timer.failureCallback) || { method: 'POST', url: '' };
+    const failureUrl = h('input', { name: 'failureUrl', type: 'url', maxlength: 2048, spellcheck: 'false',
+      value: failure.url, placeholder: 'https://example.com/alerts' });
+    const failureMethod = h('select', { name: 'failureMethod' }, ['POST', 'PUT', 'PATCH']
+      .map((m) => h('option', { value: m, selected: m === failure.method }, m)));
+    const pauseAfter = numberInput('pauseAfterFailures', 1, 1000, timer && timer.pauseAfterFailures);
     const preview = h('div', { class: 'preview', id: 'cron-preview', 'aria-live': 'polite' });
     const summary = h('div', { class: 'notice form-error-summary', id: 'form-errors', role: 'alert', tabindex: '-1', hidden: true });
     const submit = h('button', { type: 'submit', class: 'primary' }, editing ? 'Save changes' : 'Create timer');
@@ -1100,6 +1156,20 @@
         h('div', { class: 'field checkbox' }, deleteAfter,
           h('label', { for: 'f-delete-after' }, 'Delete the timer after its last fire')),
         h('p', { class: 'field-error', id: 'f-delete-after-error', 'aria-live': 'polite' })),
+      h('fieldset', null, h('legend', null, 'Delivery (optional)'),
+        h('div', { class: 'row-2' },
+          field('f-max-attempts', 'Max attempts', maxAttempts, '1 to 20 per fire; default the service\'s (5).'),
+          field('f-max-age', 'Max age (seconds)', maxAge, 'No retry later than this after the fire time.')),
+        h('div', { class: 'row-2' },
+          field('f-min-backoff', 'Min backoff (seconds)', minBackoff, 'The shortest wait before a retry (default 1).'),
+          field('f-max-backoff', 'Max backoff (seconds)', maxBackoff, 'The longest (default 300).')),
+        h('div', { class: 'row-2' },
+          field('f-retry-on', 'Retry on', retryOn, 'connection, timeout, 3xx, 4xx, 5xx or statuses, comma-separated; none retries nothing.'),
+          field('f-timeout', 'Timeout (seconds)', timeout, 'Each attempt, answer included: 1 to 15.')),
+        h('div', { class: 'row-2' },
+          field('f-failure-url', 'Failure callback', failureUrl, 'An http(s) address called once, with a JSON report, when a fire fails for good.'),
+          field('f-failure-method', 'Send it as', failureMethod)),
+        field('f-pause-after', 'Pause after failures', pauseAfter, 'Disable the timer after this many fires in a row failed for good.')),
       editing ? null : h('div', { class: 'field checkbox' }, enable, h('label', { for: 'f-enable' }, 'Enable it now')),
       h('p', { class: 'field-error', id: 'f-enable-error', 'aria-live': 'polite' }),
       h('div', { class: 'form-actions' }, submit,
@@ -1179,6 +1249,26 @@
       };
       for (const [key, value] of Object.entries(options)) {
         if (value !== null || (editing && timer[key] != null && timer[key] !== false)) request[key] = value;
+      }
+      const number = (input) => (input.value.trim() ? Number(input.value) : null);
+      const retryPolicy = {};
+      for (const [key, input] of [['maxAttempts', maxAttempts], ['maxAgeSeconds', maxAge],
+        ['minBackoffSeconds', minBackoff], ['maxBackoffSeconds', maxBackoff]]) {
+        if (number(input) !== null) retryPolicy[key] = number(input);
+      }
+      if (retryOn.value.trim()) {
+        retryPolicy.retryOn = retryOn.value.trim().toLowerCase() === 'none' ? []
+          : retryOn.value.split(',').map((entry) => entry.trim()).filter(Boolean);
+      }
+      const delivery = {
+        retryPolicy: Object.keys(retryPolicy).length ? retryPolicy : null,
+        timeoutSeconds: number(timeout),
+        failureCallback: failureUrl.value.trim()  // headers and body, set through the API, are kept
+          ? { ...((timer && timer.failureCallback) || {}), url: failureUrl.value.trim(), method: failureMethod.value } : null,
+        pauseAfterFailures: number(pauseAfter),
+      };
+      for (const [key, value] of Object.entries(delivery)) {
+        if (value !== null || (editing && timer[key] != null)) request[key] = value;
       }
       submit.disabled = true;
       try {
