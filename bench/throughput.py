@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.machine import ROOT, describe
+from bench.machine import describe
 from bench.stack import free_port, process_cpu_seconds
 from xtimer_local.moto_child import MotoChild, MotoDidNotStart
 

@@ -54,8 +54,8 @@ class WatchedNotifier(Notifier):
         super().__init__(connect_timeout=1.0, read_timeout=2.0)
         self._events, self._port = events, hanging_port
 
-    def notify(self, callback: Any, delivery: Any) -> Any:
-        outcome = super().notify(callback, delivery)
+    def notify(self, callback: Any, delivery: Any, **options: Any) -> Any:
+        outcome = super().notify(callback, delivery, **options)
         if f":{self._port}/" in callback.url:
             self._events.add("outcome from A")
         return outcome

@@ -70,7 +70,7 @@ def test_l_hash_and_a_wrapping_step_fire_live_on_their_seconds(stack: StackProce
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline and not (
                 receiver.received("/last") and receiver.received("/nth")
-                and any(f.endswith(":03Z") for f in fire_seconds(receiver, "/wrap"))):
+                and {"01Z", "03Z"} <= {f[-3:] for f in fire_seconds(receiver, "/wrap")}):  # :01 may be next minute's
             time.sleep(0.2)
     finally:
         for timer_id in ids:
