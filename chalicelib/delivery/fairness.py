@@ -12,7 +12,8 @@ no thread; when a call of its lane ends, the next waiting callback that fits sta
 pool. Fast receivers drain a lane in milliseconds, so a second's herd of one app is only spread
 out a little, never sent back.
 
-A callback still waiting after XTIMER_LANE_WAIT_MS (1 s) is handed back: the unit releases its
+A callback still waiting after XTIMER_LANE_WAIT_MS (1 s) while no call of its lane ended in that
+time (a lane that drains is waited for, up to MAX_LANE_WAITS of it) is handed back: the unit releases its
 claim and sends its fire again as a delayed single fire (chalicelib.delivery.unit). Chosen over
 waiting for as long as it takes because a lane behind a hanging receiver only grows (30 fires a
 second against 32 calls of 10 s each), and every waiting fire would hold its message, and the
@@ -46,6 +47,12 @@ from chalicelib.fires.outcome import Outcome
 DEFER_SECONDS = 5
 """How long a fire handed back by its full lane stays in the queue before it is tried again."""
 
+MAX_LANE_WAITS = 5
+"""A callback whose lane drains (calls of it keep ending) waits up to this many lane waits before
+it is handed back; one whose lane is stuck (no call of it ended for a lane wait) is handed back
+after one. So a herd of one app's fires to a fast receiver queues in its lane instead of going
+round the queue, and a hanging receiver's fires still leave at once."""
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -75,6 +82,7 @@ class _Waiting:
     run: Callable[[], None]
     expire: Callable[[str], None]
     deadline: float  # time.monotonic()
+    since: float = 0.0  # when it began to wait
 
 
 class Lanes:
@@ -91,6 +99,7 @@ class Lanes:
         self._retries = 0
         self._waiting: list[_Waiting] = []
         self._janitor: threading.Thread | None = None
+        self._released: dict[str, float] = {}  # app, host or "retries" -> when a call of it last ended
 
     def in_flight(self) -> dict[str, object]:
         """What is admitted and waiting now (for tests and the log)."""
@@ -107,7 +116,8 @@ class Lanes:
             if why is None:
                 self._take(lane)
             elif (wait := self._lane_wait()) > 0:
-                self._waiting.append(_Waiting(lane, run, expire, self._monotonic() + wait))
+                now = self._monotonic()
+                self._waiting.append(_Waiting(lane, run, expire, now + wait, since=now))
                 self._start_janitor()
                 self._cond.notify_all()
                 return
@@ -151,7 +161,17 @@ class Lanes:
         self._hosts[lane.host] += 1
         self._retries += lane.retry
 
+    def _moving(self, lane: Lane, now: float, wait: float) -> bool:
+        """Whether a call of the lane's app, host (or, for a retry, of the retries) ended within
+        the last `wait`: a lane that drains is waited for, only a stuck one hands back."""
+        keys = ("app:" + lane.app, "host:" + lane.host, *(("retries",) if lane.retry else ()))
+        return any(now - self._released.get(key, float("-inf")) < wait for key in keys)
+
     def _give(self, lane: Lane) -> None:
+        now = self._monotonic()
+        self._released["app:" + lane.app] = self._released["host:" + lane.host] = now
+        if lane.retry:
+            self._released["retries"] = now
         self._apps[lane.app] -= 1
         self._hosts[lane.host] -= 1
         self._retries -= lane.retry
@@ -171,11 +191,16 @@ class Lanes:
                     if due:
                         self._waiting = [w for w in self._waiting if w.deadline > now]
                         started, expired, reasons = [], [], []
+                        wait = self._lane_wait()
                         for waiting in due:  # one whose lane has room after all starts instead
                             why = self._full(waiting.lane)
                             if why is None:
                                 self._take(waiting.lane)
                                 started.append(waiting)
+                            elif (self._moving(waiting.lane, now, wait)
+                                  and now - waiting.since < wait * MAX_LANE_WAITS):
+                                waiting.deadline = now + wait  # its lane drains: it waits on
+                                self._waiting.append(waiting)
                             else:
                                 expired.append(waiting)
                                 reasons.append(why)
@@ -222,6 +247,17 @@ class Breakers:
                     f"{circuit.opened_after} timeouts or connection failures in a row; next probe at "
                     f"{rfc3339(int(-(-next_probe // 1)))} (no call made)")
 
+    def seconds_to_probe(self, host: str) -> float | None:
+        """How long until `host`'s circuit lets a probe through (None: it is closed)."""
+        with self._lock:
+            circuit = self._circuits.get(host)
+            if circuit is None or circuit.opened_at is None:
+                return None
+            next_probe = circuit.opened_at + config.breaker_open_seconds()
+            if circuit.probe_since is not None:
+                next_probe = max(next_probe, circuit.probe_since + config.breaker_open_seconds())
+            return max(0.0, next_probe - self._clock())
+
     def record(self, host: str, outcome: Outcome) -> None:
         """Count a call's outcome: no answer at all (timeout, refused, reset, DNS) is a failure;
         any HTTP answer, even a 500, shows the host alive and closes its circuit."""
@@ -246,10 +282,13 @@ class Breakers:
             return circuit is not None and circuit.opened_at is not None
 
 
-def short_circuited(error: str) -> Outcome:
-    """The outcome of a call the breaker refused: retryable, no network call made."""
-    return Outcome(ok=False, http_status=None, response_body="", duration_ms=0, error=error, retry_after=None,
-                   retryable=True)
+def short_circuited(error: str, retry_after: float | None = None) -> Outcome:
+    """The outcome of a call the breaker refused: retryable, no network call made. Its retry waits
+    for the circuit's next probe (`retry_after`), as a receiver's Retry-After would make it: a
+    retry sooner would only be refused again, and a dead receiver's fires would burn their
+    attempts, and the stack's work, in seconds."""
+    return Outcome(ok=False, http_status=None, response_body="", duration_ms=0, error=error,
+                   retry_after=retry_after, retryable=True)
 
 
 class Fairness:

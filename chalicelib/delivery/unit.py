@@ -205,7 +205,8 @@ class Unit:
             if refused is not None:
                 self._meter.count(metrics.CALLBACKS_SHORT_CIRCUITED)
                 self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
-                done.put(Result(fire, claim, fairness.short_circuited(refused), NOT_RUN, to_ms(self._clock())))
+                outcome = fairness.short_circuited(refused, self._fairness.breakers.seconds_to_probe(host))
+                done.put(Result(fire, claim, outcome, NOT_RUN, to_ms(self._clock())))
                 return
 
             def run() -> None:

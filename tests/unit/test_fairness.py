@@ -161,3 +161,45 @@ def test_a_short_circuited_outcome_is_a_retryable_failure_without_an_answer() ->
 ])
 def test_a_receiver_is_its_host_and_port(url: str, host: str) -> None:
     assert host_of(url) == host
+
+
+def test_a_lane_that_drains_is_waited_for_and_only_a_stuck_one_hands_back(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One app's herd to a fast receiver: six calls of 0.1 s through a cap of one, a lane wait of
+    # 0.2 s. Calls of the lane keep ending, so none is handed back although most wait past 0.2 s.
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 0.2)
+    ran: list[int] = []
+    expired: list[str] = []
+    done = threading.Semaphore(0)
+
+    def call(n: int) -> None:
+        threading.Event().wait(0.1)  # the receiver's answer takes 0.1 s
+        ran.append(n)
+        done.release()
+
+    def hand_back(why: str) -> None:
+        expired.append(why)
+        done.release()
+
+    lane = Lane("herd", "fast:80", retry=False)
+    first = threading.Thread(target=lanes.enter, args=(lane, lambda: call(0), hand_back))
+    first.start()
+    for n in range(1, 6):
+        lanes.enter(lane, lambda n=n: call(n), hand_back)
+    for _ in range(6):
+        assert done.acquire(timeout=10)
+    first.join(5)
+    assert expired == [] and sorted(ran) == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_short_circuited_retry_waits_for_the_circuits_next_probe() -> None:
+    clock = FakeClock(at("2026-03-01T12:00:00"))
+    breakers = Breakers(clock)
+    for _ in range(5):
+        breakers.record("dead:80", TIMEOUT)
+    clock.advance(12)
+    assert breakers.seconds_to_probe("dead:80") == 18  # opened at 12:00:00 for 30 s
+    outcome = short_circuited(breakers.refuse("dead:80") or "", breakers.seconds_to_probe("dead:80"))
+    assert outcome.retryable and outcome.retry_after == 18
+    assert breakers.seconds_to_probe("alive:80") is None
