@@ -19,7 +19,7 @@ from chalicelib.storage.models import TaskModel, TimerModel
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.wiring import Services
 from tests.support.fake_clock import FakeClock, at
-from tests.support.pipeline import LEASE_MS, deliver, make_timer, queued, records
+from tests.support.pipeline import LEASE_MS, deliver, make_timer, messages, queued, records
 from tests.support.receiver import Receiver, Response
 
 SECOND = "2026-03-01T12:03:00"
@@ -34,18 +34,6 @@ def one_off_timers(service: Services, receiver: Receiver, count: int, *, tick: b
         service.clock.set(at("2026-03-01T12:02:00"))  # type: ignore[attr-defined]
         service.tick.run()
     return timers
-
-
-def messages(service: Services) -> list[dict[str, Any]]:
-    """Every visible message of the fire queue, as Lambda SQS records."""
-    found = []
-    while True:
-        reply = aws.sqs().receive_message(QueueUrl=service.queue.url(), MaxNumberOfMessages=10,
-                                          AttributeNames=["All"]).get("Messages", [])
-        if not reply:
-            return found
-        found += [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                   "attributes": m.get("Attributes", {})} for m in reply]
 
 
 def the_bucket(service: Services) -> dict[str, Any]:

@@ -17,13 +17,10 @@ from chalice.test import Client
 from chalicelib.delivery.notifier import Notifier
 from chalicelib.delivery.worker import Worker
 from chalicelib.fires import tasks as task_status
-from chalicelib.storage import aws
-from chalicelib.timers.schedule import parse_schedule
-from chalicelib.timers.spec import NotifyParams, TimerSpec
 from chalicelib.wiring import Services
 from tests.support.api_helpers import client, get  # noqa: F401 - the client fixture
 from tests.support.fake_clock import FakeClock, at
-from tests.support.pipeline import dead_letters, deliver, records
+from tests.support.pipeline import dead_letters, deliver, make_timer, messages, records
 from tests.support.receiver import Receiver, Request, Response
 
 SECOND = "2026-03-01T12:03:00"
@@ -98,26 +95,7 @@ def fast(events: Events) -> Iterator[Receiver]:
 
 
 def make(service: Services, app: str, receiver: Receiver, cron: str, count: int, name: str = "t") -> list[int]:
-    ids = []
-    for n in range(count):
-        spec = TimerSpec(app=app, name=f"{name}{n}", schedule=parse_schedule(cron, "UTC"),
-                         notify=NotifyParams(url=receiver.url("/hook"), method="POST", header={}, body=None))
-        timer = service.timers.create(spec)
-        service.timers.enable(app, timer.id)
-        ids.append(int(timer.id))
-    return ids
-
-
-def messages(service: Services) -> list[dict[str, Any]]:
-    """Every visible message of the fire queue, as Lambda SQS records."""
-    found = []
-    while True:
-        reply = aws.sqs().receive_message(QueueUrl=service.queue.url(), MaxNumberOfMessages=10,
-                                          AttributeNames=["All"]).get("Messages", [])
-        if not reply:
-            return found
-        found += [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                   "attributes": m.get("Attributes", {})} for m in reply]
+    return [make_timer(service, receiver, cron, name=f"{name}{n}", app=app) for n in range(count)]
 
 
 def worker(service: Services, clock: FakeClock, events: Events, hanging: Receiver, threads: int) -> Worker:

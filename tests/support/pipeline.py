@@ -45,15 +45,27 @@ def dead_letters(services: Services) -> list[dict[str, Any]]:
 
 
 def make_timer(services: Services, receiver: Receiver, cron: str, *, name: str = "t", tz: str = "UTC",
-               path: str = "/hook", method: str = "POST", enable: bool = True) -> int:
+               path: str = "/hook", method: str = "POST", enable: bool = True, app: str = "shop") -> int:
     spec = TimerSpec(
-        app="shop", name=name, schedule=parse_schedule(cron, tz),
+        app=app, name=name, schedule=parse_schedule(cron, tz),
         notify=NotifyParams(url=receiver.url(path), method=method, header={"X-Token": "abc"}, body='{"k": 1}'),
     )
     timer = services.timers.create(spec)
     if enable:
-        services.timers.enable("shop", timer.id)
+        services.timers.enable(app, timer.id)
     return int(timer.id)
+
+
+def messages(services: Services) -> list[dict[str, Any]]:
+    """Every visible message of the fire queue, received (so in flight afterwards), as Lambda SQS records."""
+    found = []
+    while True:
+        reply = aws.sqs().receive_message(QueueUrl=services.queue.url(), MaxNumberOfMessages=10,
+                                          AttributeNames=["All"]).get("Messages", [])
+        if not reply:
+            return found
+        found += [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                   "attributes": m.get("Attributes", {})} for m in reply]
 
 
 def fire_times(receiver: Receiver, path: str = "/hook") -> list[str]:
