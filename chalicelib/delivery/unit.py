@@ -95,6 +95,7 @@ class Unit:
         self._lateness_ms: dict[Fire, int] = {}  # how late each call left (metrics and the log line)
         self.settle = Settle()
         self._timer_of: dict[Fire, TimerModel] = {}
+        self._policies: dict[int, policy.Policy] = {}  # per timer, resolved once per unit
         self._lock = threading.Lock()
 
     def run(self) -> Settle:
@@ -261,7 +262,7 @@ class Unit:
             with self._lock:
                 self.settle.busy.append((fire, wait_s))
             return None
-        max_attempts = policy.policy_of(self._timer_of[fire]).max_attempts
+        max_attempts = self._policy(self._timer_of[fire]).max_attempts
         if claim.attempt > max_attempts:
             # The last attempt failed and its dead letter could not be sent then: send it now.
             with self._lock:
@@ -272,6 +273,14 @@ class Unit:
             return None
         return claim
 
+    def _policy(self, timer: TimerModel) -> policy.Policy:
+        """The timer's delivery policy (its own settings over the service's defaults): read by the
+        claim, the call and the outcome of each of its fires, so resolved once per unit."""
+        key = int(timer.id)
+        if key not in self._policies:
+            self._policies[key] = policy.policy_of(timer)
+        return self._policies[key]
+
     def _call(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...], host: str) -> Result:
         callback = callback_of(timer)
         sent_ms = to_ms(self._clock())
@@ -280,7 +289,7 @@ class Unit:
             callback,
             Delivery(timer_id=fire.timer_id, fire_time=int(fire.fire_time), attempt=claim.attempt,
                      idempotency_key=fire.idempotency_key, signing_secrets=secrets),
-            timeout=policy.policy_of(timer).timeout_seconds,
+            timeout=self._policy(timer).timeout_seconds,
         )
         self._fairness.breakers.record(host, outcome)
         outcome = redact_outcome(outcome, credential_values(callback.headers, secrets))
@@ -307,7 +316,7 @@ class Unit:
                     failures.reset(fire.timer_id)  # written only when a run of failures ends
                 lifecycle.after_last_fire(timer, fire.fire_ms)
                 continue
-            decision = policy.decide(policy.policy_of(timer), claim.attempt, outcome, fire_ms=fire.fire_ms,
+            decision = policy.decide(self._policy(timer), claim.attempt, outcome, fire_ms=fire.fire_ms,
                                      now_ms=to_ms(self._clock()), rng=self._rng)
             if isinstance(decision, policy.GiveUp):
                 self.settle.failed.append(GiveUp(fire, decision.reason, note=decision.explains, timer=timer))

@@ -297,10 +297,6 @@ class TaskRecords:
             return str(task.app)
         return None
 
-    def recent_counts(self, timer_id: int, app: str, last: int = 100) -> dict[str, int]:
-        """Outcomes of the timer's `last` tasks."""
-        return self.recent(timer_id, app, last)[0]
-
     def recent(self, timer_id: int, app: str, last: int = 100) -> tuple[dict[str, int], TaskModel | None]:
         """Outcomes of the timer's `last` tasks, and the newest of them (its last fire), from one read."""
         items, _ = self.history(timer_id, app, page_size=last)
