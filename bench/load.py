@@ -32,7 +32,8 @@ from bench import analysis, machine, report
 from bench.api import TimerMaker, XtimerClient, outside_the_run
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
-from tests.support.receiver import Receiver, Request, Response
+from bench.fast_receiver import FastReceiver
+from tests.support.receiver import Request
 
 APP = "bench-load"
 
@@ -127,7 +128,7 @@ class Awaited:
     cpu_at_end: tuple[float, dict[str, float]]
 
 
-def await_fires(args: argparse.Namespace, stack: StackProcess, receiver: Receiver, bodies: dict[str, str],
+def await_fires(args: argparse.Namespace, stack: StackProcess, receiver: FastReceiver, bodies: dict[str, str],
                 timers: list[analysis.Timer], target: int) -> Awaited:
     """Waits until T + 60 s, then until every fire of the minute has arrived or --drain has passed;
     a progress line every --progress seconds."""
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env = stack_env(args)
     stack = StackProcess(args.out / "raw" / f"{stem}-stack.log", pollers=args.pollers, env=env,
                          extra_args=tuple(args.stack_arg))
-    receiver = Receiver(Response(200, body="ok")).start()
+    receiver = FastReceiver().start()
     bodies: dict[str, str] = {}
     try:
         stack.start()

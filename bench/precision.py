@@ -34,7 +34,8 @@ from typing import Any
 from bench import analysis, machine, report
 from bench.api import XtimerClient
 from bench.stack import StackProcess, process_cpu_seconds
-from tests.support.receiver import Receiver, Request, Response
+from bench.fast_receiver import FastReceiver
+from tests.support.receiver import Request
 
 APP = "bench"
 DEFAULT_CRONS = ["*/1 * * * * *", "*/2 * * * * *", "*/3 * * * * *", "*/5 * * * * *"]
@@ -158,7 +159,7 @@ class CpuMeter:
         return result
 
 
-def progress_line(receiver: Receiver, start: int, end: int, cpu: CpuMeter, queue: QueueWatch) -> str:
+def progress_line(receiver: FastReceiver, start: int, end: int, cpu: CpuMeter, queue: QueueWatch) -> str:
     now = time.time()
     lateness = []
     early = 0
@@ -186,7 +187,7 @@ def stack_env(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-def create_timers(args: argparse.Namespace, client: XtimerClient, receiver: Receiver,
+def create_timers(args: argparse.Namespace, client: XtimerClient, receiver: FastReceiver,
                   bodies: dict[str, str]) -> list[analysis.Timer]:
     """Creates (not enables) timers t00000.., the crons in turn; fills `bodies` with their callback bodies."""
     specs = [(f"t{i:05d}", args.crons[i % len(args.crons)]) for i in range(args.timers)]
@@ -203,7 +204,7 @@ def create_timers(args: argparse.Namespace, client: XtimerClient, receiver: Rece
 
 
 def enable_timers(args: argparse.Namespace, client: XtimerClient, timers: list[analysis.Timer],
-                  receiver: Receiver, cpu: CpuMeter, began: float) -> None:
+                  receiver: FastReceiver, cpu: CpuMeter, began: float) -> None:
     """Enables the timers, a progress line every --progress seconds from `began` (the first fires
     come meanwhile)."""
     enabled = 0
@@ -253,7 +254,7 @@ def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
 CpuReading = tuple[float, dict[str, float]]
 
 
-def watch_window(args: argparse.Namespace, stack: StackProcess, receiver: Receiver, cpu: CpuMeter,
+def watch_window(args: argparse.Namespace, stack: StackProcess, receiver: FastReceiver, cpu: CpuMeter,
                  queue: QueueWatch, start: int, end: int,
                  stop_at: float) -> tuple[CpuReading | None, CpuReading | None]:
     """Until the grace after the window is over: progress lines, and the CPU read at the window's ends."""
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env = stack_env(args)
     stack = StackProcess(raw / f"{stem}-stack.log", pollers=args.pollers, env=env,
                          extra_args=tuple(args.stack_arg) + (("--no-moto-speedups",) if args.stock_moto else ()))
-    receiver = Receiver(Response(200, body="ok")).start()
+    receiver = FastReceiver().start()
     profiler: subprocess.Popen[bytes] | None = None
     run_info: dict[str, Any] = {}
     try:

@@ -29,7 +29,8 @@ from bench import analysis, naive
 from bench.api import TimerMaker, XtimerClient, outside_the_run
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
 from bench.stack import StackProcess
-from tests.support.receiver import Receiver, Request, Response
+from bench.fast_receiver import FastReceiver
+from tests.support.receiver import Request
 
 APP = "bench"
 
@@ -221,14 +222,14 @@ def start_naive(cfg: SeriesConfig, timers: list[analysis.Timer], window: Window,
     return NaiveRun(naive_timers, ticks, ticker)
 
 
-def _arrived(receiver: Receiver, expected: set[tuple[str, int]]) -> int:
+def _arrived(receiver: FastReceiver, expected: set[tuple[str, int]]) -> int:
     """How many of the `expected` (timer name, fire time) have called back."""
     seen = {(r.route[len(PATH_PREFIX):], analysis.parse_fire_time(r.header("X-Xtimer-Fire-Time")))
             for r in receiver.received() if r.route.startswith(PATH_PREFIX)}
     return len(expected & seen)
 
 
-def await_window(cfg: SeriesConfig, stack: StackProcess, receiver: Receiver, timers: list[analysis.Timer],
+def await_window(cfg: SeriesConfig, stack: StackProcess, receiver: FastReceiver, timers: list[analysis.Timer],
                  window: Window, naive_run: NaiveRun, label: str, progress: bool) -> Watch:
     """Polls the receiver once a second until the window's fires have all come (or the grace ran
     out) and the naive ticker is done; reads the CPU at the window's ends and the queue's depth."""
@@ -280,7 +281,7 @@ def run(cfg: SeriesConfig, raw_dir: Path, label: str, progress: bool = True) -> 
     began = time.time()
     env = stack_env(cfg)
     stack = StackProcess(raw_dir / f"{label}-stack.log", env=env)
-    receiver = Receiver(Response(200, body="ok")).start()
+    receiver = FastReceiver().start()
     naive_run: NaiveRun | None = None
     try:
         stack.start()
