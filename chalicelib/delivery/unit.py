@@ -7,7 +7,8 @@
 3. as soon as a fire is claimed, a thread of the worker's callback pool waits for its second and
    calls through the fire's lane and its host's breaker (chalicelib.delivery.fairness); so no fire
    waits for another's claim, and a slow or dead receiver holds back no other app's fires;
-4. write the outcomes as they come in, in batches (TaskRecords.record_many).
+4. write the outcomes as they come in, in batches (TaskRecords.record_many), once the process
+   has no callback due and unsent (chalicelib.delivery.burst): a second's herd goes out first.
 
 What is left (retries, fires held elsewhere, fires deferred by a full lane, fires failed for
 good) is handed back in a Settle; the worker decides how each travels on (chalicelib.delivery.worker).
@@ -26,7 +27,8 @@ from typing import Callable
 from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, to_ms
-from chalicelib.delivery import fairness, overlap, policy
+from chalicelib.delivery import burst as bursts, fairness, overlap, policy
+from chalicelib.delivery.burst import Burst
 from chalicelib.delivery.fairness import Fairness
 from chalicelib.delivery.notifier import Callback, Delivery, Notifier
 from chalicelib.delivery.redaction import credential_values, redact_outcome
@@ -86,12 +88,13 @@ class Unit:
     def __init__(self, fires: list[Fire], *, tasks: TaskRecords, notifier: Notifier, signing: SigningSecrets,
                  claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
                  sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None,
-                 fairness: Fairness | None = None) -> None:
+                 fairness: Fairness | None = None, burst: Burst | None = None) -> None:
         self._fires = fires
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self._meter = meter or Meter()
         self._fairness = fairness or Fairness(calls, clock)
+        self._burst = burst or Burst()
         self._lateness_ms: dict[Fire, int] = {}  # how late each call left (metrics and the log line)
         self.settle = Settle()
         self._timer_of: dict[Fire, TimerModel] = {}
@@ -184,6 +187,12 @@ class Unit:
                     arrived.append(done.get(timeout=max(0.0, linger_until - time.monotonic())))
                 except queue.Empty:
                     break
+            self._burst.wait_sent(until=time.monotonic() + bursts.HOLD_SECONDS)  # the second's calls first
+            while len(arrived) < left:  # and what came in meanwhile goes into the same write
+                try:
+                    arrived.append(done.get_nowait())
+                except queue.Empty:
+                    break
             left -= len(arrived)
             for item in arrived:
                 if isinstance(item, BaseException):
@@ -196,14 +205,18 @@ class Unit:
     def _wait_and_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
                         done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
         """Wait for the fire's second, then call through its host's breaker and its lane; exactly
-        one item for the fire goes into `done`."""
+        one item for the fire goes into `done`. From its second until its call starts (or it is
+        refused or handed back) it counts as due in the process's Burst."""
+        ticket: bursts.Ticket | None = None
         try:
             remaining = fire.due_time - self._clock()
             if remaining > 0:
                 self._sleep(remaining)
+            ticket = due = self._burst.due()
             host = fairness.host_of(timer.notify.url)
             refused = self._fairness.breakers.refuse(host)
             if refused is not None:
+                due.sent()
                 self._meter.count(metrics.CALLBACKS_SHORT_CIRCUITED)
                 self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
                 outcome = fairness.short_circuited(refused, self._fairness.breakers.seconds_to_probe(host))
@@ -211,14 +224,20 @@ class Unit:
                 return
 
             def run() -> None:
+                due.sent()
                 try:
                     done.put(self._call(fire, timer, claim, secrets, host))
                 except BaseException as exc:  # a crash mid-call: its fire stays claimed until the lease ends
                     done.put(exc)
 
-            self._fairness.lanes.enter(fairness.Lane(fire.app, host, retry=claim.attempt > 1), run,
-                                       lambda why: done.put(Deferred(fire, claim, why)))
+            def expire(why: str) -> None:
+                due.sent()
+                done.put(Deferred(fire, claim, why))
+
+            self._fairness.lanes.enter(fairness.Lane(fire.app, host, retry=claim.attempt > 1), run, expire)
         except BaseException as exc:
+            if ticket is not None:
+                ticket.sent()
             done.put(exc)
 
     def _defer(self, deferred: Deferred) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from chalicelib import config
 from chalicelib.apps.secrets import SigningSecrets
 from chalicelib.clock import Clock, system_clock, to_ms
+from chalicelib.delivery.burst import Burst
 from chalicelib.delivery.fairness import Fairness
 from chalicelib.delivery.failure_callback import AfterFailure
 from chalicelib.delivery.notifier import Notifier
@@ -75,6 +76,7 @@ class Worker:
         signing: SigningSecrets | None = None,
         pool_size: int = POOL_SIZE,
         meter: Meter | None = None,
+        burst: Burst | None = None,
     ) -> None:
         self._notifier = notifier or Notifier()
         self._tasks = tasks or TaskRecords(sleep=sleep)
@@ -91,6 +93,7 @@ class Worker:
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
         self._fairness = Fairness(self._calls, clock)  # lanes and breakers: this process's own
+        self._burst = burst or Burst()  # outcome writes wait for the process's due callbacks
         self._after_failure = AfterFailure(self._notifier, self._tasks, self._signing, clock)
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
@@ -141,7 +144,7 @@ class Worker:
 
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
                     claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
-                    meter=self._meter, fairness=self._fairness)
+                    meter=self._meter, fairness=self._fairness, burst=self._burst)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)

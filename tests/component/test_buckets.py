@@ -16,7 +16,10 @@ from chalicelib.fires import tasks as task_status
 from chalicelib.fires.fire import Fire
 from chalicelib.storage import aws, models
 from chalicelib.storage.models import TaskModel, TimerModel
+from chalicelib.delivery import burst as bursts
+from chalicelib.delivery.burst import Burst
 from chalicelib.delivery.notifier import Notifier
+from chalicelib.delivery.worker import Worker
 from chalicelib.wiring import Services
 from tests.support.fake_clock import FakeClock, at
 from tests.support.pipeline import LEASE_MS, deliver, make_timer, messages, queued, records
@@ -262,3 +265,29 @@ def test_a_single_fire_message_of_the_old_shape_is_still_made(service: Services,
     aws.sqs().send_message(QueueUrl=service.queue.url(), MessageBody=old)
     deliver(service)
     assert calls_per_timer(receiver) == {str(timer_id): 1}
+
+
+def test_a_buckets_outcomes_wait_until_the_seconds_other_due_callbacks_are_sent(
+    service: Services, receiver: Receiver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second's herd goes out before its outcome writes (chalicelib.delivery.burst): while a
+    callback of the process is due and not yet sent (here: another unit's, held open by the
+    test), a unit that has made its calls holds its records; they are written once it is sent."""
+    monkeypatch.setattr(bursts, "HOLD_SECONDS", 60.0)
+    timers = one_off_timers(service, receiver, 3)
+    burst = Burst()
+    worker = Worker(notifier=service.worker._notifier, tasks=service.tasks, queue=service.queue, clock=clock,
+                    sleep=clock.sleep, max_early_seconds=float("inf"), signing=service.signing, burst=burst)
+    other = burst.due()  # another unit's callback of the same second, not sent yet
+    bucket = the_bucket(service)
+    replies: list[dict[str, Any]] = []
+    handling = threading.Thread(target=lambda: replies.append(worker.handle([bucket])))
+    handling.start()
+    receiver.wait_for(3, timeout=10)
+    handling.join(timeout=1.0)
+    assert handling.is_alive()  # the calls are made; their outcomes wait
+    assert [t.status for f in timers for t in records(f)] == [task_status.RUNNING] * 3
+    other.sent()
+    handling.join(timeout=10)
+    assert replies == [{"batchItemFailures": []}]
+    assert [t.status for f in timers for t in records(f)] == [task_status.SUCCEEDED] * 3
