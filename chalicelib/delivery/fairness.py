@@ -76,6 +76,19 @@ class Lane:
     retry: bool  # attempt 2 or later
 
 
+@dataclass(frozen=True)
+class _Caps:
+    """The three caps, read from the configuration once per admission scan."""
+
+    app: int
+    host: int
+    retries: int
+
+    @staticmethod
+    def now() -> _Caps:
+        return _Caps(config.max_inflight_per_app(), config.max_inflight_per_host(), config.max_inflight_retries())
+
+
 @dataclass
 class _Waiting:
     lane: Lane
@@ -133,27 +146,38 @@ class Lanes:
             self._release(lane)
 
     def _release(self, lane: Lane) -> None:
+        """A call ended: start the waiting callbacks that fit now, first come first. Once a lane is
+        found full it stays full for the rest of the scan (admitting only adds to the counts), so
+        a herd's hundreds of waiting callbacks of one lane cost one check per release, not one each."""
         started: list[_Waiting] = []
         with self._cond:
             self._give(lane)
-            for waiting in list(self._waiting):
-                if self._full(waiting.lane) is None:
-                    self._take(waiting.lane)
-                    self._waiting.remove(waiting)
-                    started.append(waiting)
+            if self._waiting:
+                caps = _Caps.now()
+                full: set[Lane] = set()
+                still: list[_Waiting] = []
+                for waiting in self._waiting:
+                    if waiting.lane in full or self._full(waiting.lane, caps) is not None:
+                        full.add(waiting.lane)
+                        still.append(waiting)
+                    else:
+                        self._take(waiting.lane)
+                        started.append(waiting)
+                self._waiting = still
         for waiting in started:
             self._pool.submit(self._run, waiting.lane, waiting.run)
 
-    def _full(self, lane: Lane) -> str | None:
+    def _full(self, lane: Lane, caps: _Caps | None = None) -> str | None:
         """Why `lane` has no room now (None: it has). Called with the lock held."""
-        if self._apps[lane.app] >= (cap := config.max_inflight_per_app()):
+        caps = caps or _Caps.now()
+        if self._apps[lane.app] >= caps.app:
             return (f"app {lane.app!r} has {self._apps[lane.app]} callbacks in flight "
-                    f"(XTIMER_MAX_INFLIGHT_PER_APP={cap})")
-        if self._hosts[lane.host] >= (cap := config.max_inflight_per_host()):
+                    f"(XTIMER_MAX_INFLIGHT_PER_APP={caps.app})")
+        if self._hosts[lane.host] >= caps.host:
             return (f"host {lane.host} has {self._hosts[lane.host]} callbacks in flight "
-                    f"(XTIMER_MAX_INFLIGHT_PER_HOST={cap})")
-        if lane.retry and self._retries >= (cap := config.max_inflight_retries()):
-            return f"{self._retries} retries are in flight (XTIMER_MAX_INFLIGHT_RETRIES={cap})"
+                    f"(XTIMER_MAX_INFLIGHT_PER_HOST={caps.host})")
+        if lane.retry and self._retries >= caps.retries:
+            return f"{self._retries} retries are in flight (XTIMER_MAX_INFLIGHT_RETRIES={caps.retries})"
         return None
 
     def _take(self, lane: Lane) -> None:
