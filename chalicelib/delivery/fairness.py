@@ -113,6 +113,7 @@ class Lanes:
         self._waiting: list[_Waiting] = []
         self._janitor: threading.Thread | None = None
         self._released: dict[str, float] = {}  # app, host or "retries" -> when a call of it last ended
+        self._janitor_wakes_at = float("inf")  # when the janitor's wait ends (time.monotonic()), set under the lock
 
     def in_flight(self) -> dict[str, object]:
         """What is admitted and waiting now (for tests and the log)."""
@@ -132,7 +133,8 @@ class Lanes:
                 now = self._monotonic()
                 self._waiting.append(_Waiting(lane, run, expire, now + wait, since=now))
                 self._start_janitor()
-                self._cond.notify_all()
+                if now + wait < self._janitor_wakes_at:  # else it wakes in time: a herd's hundreds
+                    self._cond.notify_all()              # of waits do not each wake it to rescan
                 return
         if why is None:
             self._run(lane, run)
@@ -230,7 +232,9 @@ class Lanes:
                                 reasons.append(why)
                         break
                     soonest = min((w.deadline for w in self._waiting), default=None)
+                    self._janitor_wakes_at = float("inf") if soonest is None else soonest
                     self._cond.wait(None if soonest is None else max(0.001, soonest - now))
+                    self._janitor_wakes_at = float("-inf")  # awake: it rescans before its next wait
             for waiting in started:
                 self._pool.submit(self._run, waiting.lane, waiting.run)
             for waiting, why in zip(expired, reasons):
