@@ -150,8 +150,8 @@ class Worker:
     def _settle_bucket(self, settle: Settle) -> bool:
         """A bucket is done once every first attempt has an outcome: what is left travels alone."""
         self._dead_letter(settle.failed)
-        if settle.retries or settle.busy or settle.deferred or settle.held:
-            self._queue.retry_each(settle.retries + settle.busy + settle.deferred + settle.held)
+        if later := settle.retries + settle.busy + settle.deferred + settle.held + settle.parked:
+            self._queue.retry_each(later)
         if settle.crashed:
             raise settle.crashed
         return True
@@ -160,8 +160,8 @@ class Worker:
         """A single fire's message is itself the retry: it is shown again after the backoff. A fire
         deferred by its full lane goes as a new message instead: waiting is no failure, and must
         not use up the receives of its message (config.FIRE_QUEUE_MAX_RECEIVES)."""
-        if settle.deferred:
-            self._queue.retry_each(settle.deferred)
+        if settle.deferred or settle.parked:  # never claimed now: a new message, using up no receive count
+            self._queue.retry_each(settle.deferred + settle.parked)
         failed = list(settle.failed)
         if settle.held:  # overlapPolicy: a new message each time, so a long hold uses up no receive count
             self._queue.retry_each(settle.held)
@@ -175,7 +175,7 @@ class Worker:
         self._dead_letter(failed)
         if settle.crashed:
             raise settle.crashed
-        if settle.deferred:  # sent above as a message of its own
+        if settle.deferred or settle.parked:  # sent above as a message of its own
             return True
         if not last and settle.retries and receives >= config.FIRE_QUEUE_MAX_RECEIVES - config.RECEIVE_MARGIN:
             # A timer's maxAttempts may be above what one message's receives leave room for: its
