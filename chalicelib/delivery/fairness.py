@@ -64,6 +64,9 @@ it is handed back; one whose lane is stuck (no call of it ended for a lane wait)
 after one. So a herd of one app's fires to a fast receiver queues in its lane instead of going
 round the queue, and a hanging receiver's fires still leave at once."""
 
+PROBE_SECONDS = 13.0
+"""How long a probe's call may take: the notifier's connect and read timeouts (3 s + 10 s)."""
+
 MAX_PARK_SECONDS = 900
 """SQS's longest message delay: a parked fire is never held back longer."""
 
@@ -239,8 +242,9 @@ class _Circuit:
 class Breakers:
     """A circuit breaker per receiver host (see the module's docstring)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, probe_seconds: float = PROBE_SECONDS) -> None:
         self._clock = clock
+        self._probe_seconds = probe_seconds
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
 
@@ -277,11 +281,12 @@ class Breakers:
             return True
 
     def park_delay(self, host: str, rng: random.Random) -> int:
-        """Seconds a parked fire stays in the queue: until the circuit's next probe, plus a random
-        part of one open period, so the fires parked during a period do not all come back in
-        the probe's second (which finds them refused again while the probe's call is in flight)."""
-        to_probe = self.seconds_to_probe(host) or 0.0
-        return max(1, min(MAX_PARK_SECONDS, math.ceil(to_probe + rng.uniform(0, config.breaker_open_seconds()))))
+        """Seconds a parked fire stays in the queue: until the circuit's next probe has had its
+        answer (`probe_seconds` after it starts), plus a random part of one open period. Not
+        the probe's own second: all the fires parked during a period would come back at once,
+        and those due while the probe's call is in flight would be claimed only to be refused."""
+        to_verdict = (self.seconds_to_probe(host) or 0.0) + self._probe_seconds
+        return max(1, min(MAX_PARK_SECONDS, math.ceil(to_verdict + rng.uniform(0, config.breaker_open_seconds()))))
 
     @staticmethod
     def _next_probe(circuit: _Circuit) -> float:
@@ -333,6 +338,7 @@ class Breakers:
 class Fairness:
     """The lanes and the breakers of one worker process."""
 
-    def __init__(self, pool: Executor, clock: Clock, *, lanes: Lanes | None = None) -> None:
+    def __init__(self, pool: Executor, clock: Clock, *, lanes: Lanes | None = None,
+                 probe_seconds: float = PROBE_SECONDS) -> None:
         self.lanes = lanes or Lanes(pool)
-        self.breakers = Breakers(clock)
+        self.breakers = Breakers(clock, probe_seconds=probe_seconds)

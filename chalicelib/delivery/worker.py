@@ -90,7 +90,7 @@ class Worker:
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
-        self._fairness = Fairness(self._calls, clock)  # lanes and breakers: this process's own
+        self._fairness = Fairness(self._calls, clock, probe_seconds=self._notifier.budget)  # this process's own
         self._after_failure = AfterFailure(self._notifier, self._tasks, self._signing, clock)
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

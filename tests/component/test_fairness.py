@@ -197,7 +197,7 @@ def test_a_fire_to_an_open_circuit_costs_no_claim_and_no_call_and_is_made_once_a
     assert all(b["notBeforeMs"] >= at("2026-03-01T12:03:32") * 1000 for b in bodies)  # probe at 12:03:32
 
     release.set()  # A's receiver answers again: the probe closes the circuit, each parked fire is made once
-    clock.set(at("2026-03-01T12:04:05"))  # past every parked fire's return (the probe, plus up to a period)
+    clock.set(at("2026-03-01T12:05:00"))  # past every parked fire's return (the probe's answer, plus up to a period)
     for message in back:  # one by one: the first is the probe, and its answer closes the circuit
         assert service.worker.handle([message]) == {"batchItemFailures": []}
     deliver(service)
