@@ -152,7 +152,10 @@ class Unit:
                           f"{config.catch_up_seconds()}): {why}", note=True, timer=timer))
                 continue
             if breakers.first_notice(host, fire.idempotency_key):
-                self._tasks.note_waiting(fire, reason=why)
+                try:
+                    self._tasks.note_waiting(fire, reason=why)
+                except Exception as exc:  # only the owner's note is lost: the fire is parked all the same
+                    log.warning("fire %s: its task record could not say why it waits: %r", fire.idempotency_key, exc)
             self.settle.parked.append((fire, breakers.park_delay(host, self._rng)))
             log.info("fire %s parked: %s", fire.idempotency_key, why)
         return kept
