@@ -208,6 +208,29 @@ def test_a_fire_to_an_open_circuit_costs_no_claim_and_no_call_and_is_made_once_a
     assert calls_per_timer(fast) == {b: 1 for b in b_ids}
 
 
+def test_a_fire_parked_past_the_catch_up_window_fails_for_good_with_the_reason_and_is_never_called(
+        service: Services, clock: FakeClock, events: Events, hanging: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_BREAKER_FAILURES", "3")
+    monkeypatch.setenv("XTIMER_BREAKER_OPEN_SECONDS", "3600")  # the circuit stays open
+    make(service, "a", hanging, "0 3 12 * * *", 3)
+    [late] = make(service, "a", hanging, "5 3 12 * * *", 1, name="late")
+    clock.set(at("2026-03-01T12:02:00"))
+    service.tick.run()
+    first, single = sorted(messages(service), key=lambda m: json.loads(m["body"])["fireMs"])
+    assert service.worker.handle([first]) == {"batchItemFailures": []}  # three timeouts: the circuit opens
+    events.seen.clear()
+    clock.set(at("2026-03-01T12:08:10"))  # 305 s after its fire time, the circuit still open
+    assert service.worker.handle([single]) == {"batchItemFailures": []}
+    assert events.seen == []
+    [task] = records(late)
+    assert (task.status, task.attempts) == (task_status.FAILED, 0)
+    assert task.error.startswith("parked until 305 s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS=300): "
+                                 f"circuit open for host 127.0.0.1:{hanging.port}")
+    [parked] = [m for m in dead_letters(service) if json.loads(m["Body"])["timerId"] == late]
+    assert "past the catch-up window" in parked["MessageAttributes"]["reason"]["StringValue"]
+
+
 def test_retries_keep_to_their_own_share_and_first_attempts_are_made_while_they_hang(
         service: Services, clock: FakeClock, events: Events, hanging: Receiver, fast: Receiver,
         release: threading.Event, monkeypatch: pytest.MonkeyPatch) -> None:
