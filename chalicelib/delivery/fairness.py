@@ -290,15 +290,14 @@ class Breakers:
 
     @staticmethod
     def _next_probe(circuit: _Circuit) -> float:
-        assert circuit.opened_at is not None
-        next_probe = circuit.opened_at + config.breaker_open_seconds()
+        """When an open circuit lets its next probe through (called only for an open one)."""
+        next_probe = (circuit.opened_at or 0.0) + config.breaker_open_seconds()
         if circuit.probe_since is not None:  # a probe that never reports back is replaced after a period
             next_probe = max(next_probe, circuit.probe_since + config.breaker_open_seconds())
         return next_probe
 
     def _why(self, host: str, circuit: _Circuit) -> str:
-        assert circuit.opened_at is not None
-        return (f"circuit open for host {host} since {rfc3339(int(circuit.opened_at))} after "
+        return (f"circuit open for host {host} since {rfc3339(int(circuit.opened_at or 0))} after "
                 f"{circuit.opened_after} timeouts or connection failures in a row; next probe at "
                 f"{rfc3339(int(-(-self._next_probe(circuit) // 1)))} (no call made)")
 
