@@ -27,16 +27,27 @@ after which the returning message, or the original one delivered again, claims i
 Breakers. A circuit breaker per receiver host: after XTIMER_BREAKER_FAILURES (5) timeouts or
 connection failures in a row it opens for XTIMER_BREAKER_OPEN_SECONDS (30 s); then one call goes
 through as a probe: an answer (any HTTP status) closes the circuit, another failure opens it for
-another period. While it is open, a callback fails at once, without a network call, with a
-retryable outcome whose error says so; the owner reads it in the task record (getTasks, console).
+another period. While it is open, a fire to that host is parked (chalicelib.delivery.unit): not
+claimed, not called, no attempt counted, its outcome not written; it is sent back to the queue
+to come again after the next probe (`park_delay`). Its task record says why, once per open
+period (`first_notice`), for the owner to read in getTasks and the console.
+
+Parked, not failed at once as a retryable attempt (as it first was): each such attempt cost a
+claim, an outcome write and a retry message, about 40 a second for a dead receiver of 10 fires a
+second, and every one of them was timed for the next probe, so they all came back in the same
+second: the local stack's moto, answering one request at a time, then made other apps' claims
+wait seconds (issue 17: B's p99 4.6-9 s). A parked fire costs one message per open period, and
+the parked fires' returns are spread over the period after the probe.
 """
 from __future__ import annotations
 
+import math
+import random
 import threading
 import time
 from collections import Counter
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -52,6 +63,12 @@ MAX_LANE_WAITS = 5
 it is handed back; one whose lane is stuck (no call of it ended for a lane wait) is handed back
 after one. So a herd of one app's fires to a fast receiver queues in its lane instead of going
 round the queue, and a hanging receiver's fires still leave at once."""
+
+PROBE_SECONDS = 13.0
+"""How long a probe's call may take: the notifier's connect and read timeouts (3 s + 10 s)."""
+
+MAX_PARK_SECONDS = 900
+"""SQS's longest message delay: a parked fire is never held back longer."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -247,13 +264,15 @@ class _Circuit:
     opened_at: float | None = None  # epoch seconds (the worker's clock)
     opened_after: int = 0  # failures in a row when it opened
     probe_since: float | None = None  # a probe's call is in flight since then
+    noted: set[str] = field(default_factory=set)  # fires whose task record says why, this open period
 
 
 class Breakers:
     """A circuit breaker per receiver host (see the module's docstring)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, probe_seconds: float = PROBE_SECONDS) -> None:
         self._clock = clock
+        self._probe_seconds = probe_seconds
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
 
@@ -264,16 +283,51 @@ class Breakers:
             circuit = self._circuits.get(host)
             if circuit is None or circuit.opened_at is None:
                 return None
-            now, period = self._clock(), config.breaker_open_seconds()
-            next_probe = circuit.opened_at + period
-            if circuit.probe_since is not None:  # a probe that never reports back is replaced after a period
-                next_probe = max(next_probe, circuit.probe_since + period)
-            if now >= next_probe:
-                circuit.probe_since = now
+            if self._clock() >= self._next_probe(circuit):
+                circuit.probe_since = self._clock()
                 return None
-            return (f"circuit open for host {host} since {rfc3339(int(circuit.opened_at))} after "
-                    f"{circuit.opened_after} timeouts or connection failures in a row; next probe at "
-                    f"{rfc3339(int(-(-next_probe // 1)))} (no call made)")
+            return self._why(host, circuit)
+
+    def blocked(self, host: str, due: float = 0.0) -> str | None:
+        """Why a fire to `host` due at `due` (epoch seconds) is to be parked now, without a claim;
+        None while its circuit is closed, or a probe is due by then (the fire is then claimed,
+        and its call's `refuse` decides)."""
+        with self._lock:
+            circuit = self._circuits.get(host)
+            if circuit is None or circuit.opened_at is None or max(self._clock(), due) >= self._next_probe(circuit):
+                return None
+            return self._why(host, circuit)
+
+    def first_notice(self, host: str, key: str) -> bool:
+        """True the first time in the circuit's current open period that fire `key` is parked:
+        its task record is updated then, not at each of its returns."""
+        with self._lock:
+            circuit = self._circuits.get(host)
+            if circuit is None or key in circuit.noted:
+                return False
+            circuit.noted.add(key)
+            return True
+
+    def park_delay(self, host: str, rng: random.Random) -> int:
+        """Seconds a parked fire stays in the queue: until the circuit's next probe has had its
+        answer (`probe_seconds` after it starts), plus a random part of one open period. Not
+        the probe's own second: all the fires parked during a period would come back at once,
+        and those due while the probe's call is in flight would be claimed only to be refused."""
+        to_verdict = (self.seconds_to_probe(host) or 0.0) + self._probe_seconds
+        return max(1, min(MAX_PARK_SECONDS, math.ceil(to_verdict + rng.uniform(0, config.breaker_open_seconds()))))
+
+    @staticmethod
+    def _next_probe(circuit: _Circuit) -> float:
+        """When an open circuit lets its next probe through (called only for an open one)."""
+        next_probe = (circuit.opened_at or 0.0) + config.breaker_open_seconds()
+        if circuit.probe_since is not None:  # a probe that never reports back is replaced after a period
+            next_probe = max(next_probe, circuit.probe_since + config.breaker_open_seconds())
+        return next_probe
+
+    def _why(self, host: str, circuit: _Circuit) -> str:
+        return (f"circuit open for host {host} since {rfc3339(int(circuit.opened_at or 0))} after "
+                f"{circuit.opened_after} timeouts or connection failures in a row; next probe at "
+                f"{rfc3339(int(-(-self._next_probe(circuit) // 1)))} (no call made)")
 
     def seconds_to_probe(self, host: str) -> float | None:
         """How long until `host`'s circuit lets a probe through (None: it is closed)."""
@@ -281,10 +335,7 @@ class Breakers:
             circuit = self._circuits.get(host)
             if circuit is None or circuit.opened_at is None:
                 return None
-            next_probe = circuit.opened_at + config.breaker_open_seconds()
-            if circuit.probe_since is not None:
-                next_probe = max(next_probe, circuit.probe_since + config.breaker_open_seconds())
-            return max(0.0, next_probe - self._clock())
+            return max(0.0, self._next_probe(circuit) - self._clock())
 
     def record(self, host: str, outcome: Outcome) -> None:
         """Count a call's outcome: no answer at all (timeout, refused, reset, DNS) is a failure;
@@ -301,6 +352,7 @@ class Breakers:
             now = self._clock()
             if circuit.opened_at is not None and circuit.probe_since is not None:  # the probe failed
                 circuit.opened_at, circuit.probe_since, circuit.opened_after = now, None, circuit.failures
+                circuit.noted.clear()  # a new open period: its records say so once more
             elif circuit.opened_at is None and circuit.failures >= config.breaker_failures():
                 circuit.opened_at, circuit.opened_after = now, circuit.failures
 
@@ -310,18 +362,10 @@ class Breakers:
             return circuit is not None and circuit.opened_at is not None
 
 
-def short_circuited(error: str, retry_after: float | None = None) -> Outcome:
-    """The outcome of a call the breaker refused: retryable, no network call made. Its retry waits
-    for the circuit's next probe (`retry_after`), as a receiver's Retry-After would make it: a
-    retry sooner would only be refused again, and a dead receiver's fires would burn their
-    attempts, and the stack's work, in seconds."""
-    return Outcome(ok=False, http_status=None, response_body="", duration_ms=0, error=error,
-                   retry_after=retry_after, retryable=True)
-
-
 class Fairness:
     """The lanes and the breakers of one worker process."""
 
-    def __init__(self, pool: Executor, clock: Clock, *, lanes: Lanes | None = None) -> None:
+    def __init__(self, pool: Executor, clock: Clock, *, lanes: Lanes | None = None,
+                 probe_seconds: float = PROBE_SECONDS) -> None:
         self.lanes = lanes or Lanes(pool)
-        self.breakers = Breakers(clock)
+        self.breakers = Breakers(clock, probe_seconds=probe_seconds)

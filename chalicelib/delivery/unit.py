@@ -2,16 +2,18 @@
 
 1. read their timers in one BatchGetItem, strongly consistent; drop the fires of a timer gone,
    disabled or rescheduled since (a manual run is made even for a disabled timer);
-2. claim each fire with its own conditional write (chalicelib.fires.tasks), on the worker's claim
+2. park the fires whose receiver's circuit is open (chalicelib.delivery.fairness): no claim, no
+   call, no outcome; they go back to the queue until after the circuit's next probe;
+3. claim each fire with its own conditional write (chalicelib.fires.tasks), on the worker's claim
    pool; a fire done already is dropped, one held by a live claim elsewhere is left for later;
-3. as soon as a fire is claimed, a thread of the worker's callback pool waits for its second and
+4. as soon as a fire is claimed, a thread of the worker's callback pool waits for its second and
    calls through the fire's lane and its host's breaker (chalicelib.delivery.fairness); so no fire
    waits for another's claim, and a slow or dead receiver holds back no other app's fires;
-4. write the outcomes as they come in, in batches (TaskRecords.record_many), once the process
+5. write the outcomes as they come in, in batches (TaskRecords.record_many), once the process
    has no callback due and unsent (chalicelib.delivery.burst): a second's herd goes out first.
 
-What is left (retries, fires held elsewhere, fires deferred by a full lane, fires failed for
-good) is handed back in a Settle; the worker decides how each travels on (chalicelib.delivery.worker).
+What is left (retries, fires held elsewhere, fires deferred by a full lane or parked by an open
+circuit, fires failed for good) is handed back in a Settle; the worker decides how each travels on (chalicelib.delivery.worker).
 """
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ class Deferred:
     fire: Fire
     claim: Claim
     why: str
+    delay_seconds: int = fairness.DEFER_SECONDS  # how long it stays in the queue
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Settle:
     busy: list[tuple[Fire, int]] = field(default_factory=list)  # held by a live claim: (fire, s to its end)
     deferred: list[tuple[Fire, int]] = field(default_factory=list)  # lane full, claim released: (fire, delay s)
     held: list[tuple[Fire, int]] = field(default_factory=list)  # overlapPolicy: to travel alone, (fire, delay s)
+    parked: list[tuple[Fire, int]] = field(default_factory=list)  # circuit open, never claimed: (fire, delay s)
     failed: list[GiveUp] = field(default_factory=list)
     errors: dict[Fire, str] = field(default_factory=dict)  # the last error of each retry
     timers: dict[Fire, TimerModel] = field(default_factory=dict)  # of each retry, as read
@@ -102,7 +106,7 @@ class Unit:
         self._lock = threading.Lock()
 
     def run(self) -> Settle:
-        live = self._live(self._fires)
+        live = self._park_refused(self._live(self._fires))
         if live:
             secrets = {app: self._signing.for_app(app) for app in {fire.app for fire, _ in live}}
             self._claim_and_call(live, secrets)
@@ -130,6 +134,34 @@ class Unit:
                 continue
             self._meter.count(metrics.FIRES_DROPPED)
         return live
+
+    def _park_refused(self, live: list[tuple[Fire, TimerModel]]) -> list[tuple[Fire, TimerModel]]:
+        """Park the fires whose receiver's circuit is open (fairness.Breakers.blocked): before
+        their claims, so an attempt the breaker would refuse costs no claim, no outcome write and
+        no attempt, and holds back no other fire's claim. Each one's task record says why once
+        per open period; one past the catch-up window fails for good, as a deferred one does."""
+        breakers, kept = self._fairness.breakers, []
+        for fire, timer in live:
+            host = fairness.host_of(timer.notify.url)
+            why = breakers.blocked(host, fire.due_time)
+            if why is None:
+                kept.append((fire, timer))
+                continue
+            self._meter.count(metrics.CALLBACKS_SHORT_CIRCUITED)
+            late_s = (to_ms(self._clock()) - fire.fire_ms) // 1000
+            if late_s > config.catch_up_seconds():
+                self.settle.failed.append(GiveUp(
+                    fire, f"parked until {late_s} s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS="
+                          f"{config.catch_up_seconds()}): {why}", note=True, timer=timer))
+                continue
+            if breakers.first_notice(host, fire.idempotency_key):
+                try:
+                    self._tasks.note_waiting(fire, reason=why)
+                except Exception as exc:  # only the owner's note is lost: the fire is parked all the same
+                    log.warning("fire %s: its task record could not say why it waits: %r", fire.idempotency_key, exc)
+            self.settle.parked.append((fire, breakers.park_delay(host, self._rng)))
+            log.info("fire %s parked: %s", fire.idempotency_key, why)
+        return kept
 
     def _overlap_allows(self, fire: Fire, timer: TimerModel, policy: str, *, alone: bool) -> bool:
         """overlapPolicy (chalicelib.delivery.overlap), judged at the fire's second: a fire early
@@ -215,12 +247,11 @@ class Unit:
             ticket = due = self._burst.due()
             host = fairness.host_of(timer.notify.url)
             refused = self._fairness.breakers.refuse(host)
-            if refused is not None:
+            if refused is not None:  # the circuit opened since the unit began: handed back as if parked
                 due.sent()
                 self._meter.count(metrics.CALLBACKS_SHORT_CIRCUITED)
-                self._lateness_ms[fire] = max(0, to_ms(self._clock()) - fire.fire_ms)
-                outcome = fairness.short_circuited(refused, self._fairness.breakers.seconds_to_probe(host))
-                done.put(Result(fire, claim, outcome, NOT_RUN, to_ms(self._clock())))
+                done.put(Deferred(fire, claim, refused.removesuffix(" (no call made)"),
+                                  self._fairness.breakers.park_delay(host, self._rng)))
                 return
 
             def run() -> None:
@@ -253,7 +284,7 @@ class Unit:
                 fire, f"deferred until {late_s} s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS="
                       f"{config.catch_up_seconds()}), no call made: {deferred.why}", deferred.claim, note=True, timer=self._timer_of.get(fire)))
             return
-        reason = f"deferred for {fairness.DEFER_SECONDS} s, no call made: {deferred.why}"
+        reason = f"deferred for {deferred.delay_seconds} s, no call made: {deferred.why}"
         try:
             released = self._tasks.release(fire, deferred.claim, reason=reason)
         except Exception as exc:  # the claim stays ours until its lease ends; then the fire is claimed again
@@ -261,7 +292,7 @@ class Unit:
             self.settle.crashed = exc
             return
         if released:  # else it was taken over: the new holder carries on
-            self.settle.deferred.append((fire, fairness.DEFER_SECONDS))
+            self.settle.deferred.append((fire, deferred.delay_seconds))
             self._meter.count(metrics.FIRES_DEFERRED)
             log.info("fire %s %s", fire.idempotency_key, reason)
 

@@ -92,7 +92,7 @@ class Worker:
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
-        self._fairness = Fairness(self._calls, clock)  # lanes and breakers: this process's own
+        self._fairness = Fairness(self._calls, clock, probe_seconds=self._notifier.budget)  # this process's own
         self._burst = burst or Burst()  # outcome writes wait for the process's due callbacks
         self._after_failure = AfterFailure(self._notifier, self._tasks, self._signing, clock)
 
@@ -153,8 +153,8 @@ class Worker:
     def _settle_bucket(self, settle: Settle) -> bool:
         """A bucket is done once every first attempt has an outcome: what is left travels alone."""
         self._dead_letter(settle.failed)
-        if settle.retries or settle.busy or settle.deferred or settle.held:
-            self._queue.retry_each(settle.retries + settle.busy + settle.deferred + settle.held)
+        if later := settle.retries + settle.busy + settle.deferred + settle.held + settle.parked:
+            self._queue.retry_each(later)
         if settle.crashed:
             raise settle.crashed
         return True
@@ -163,8 +163,8 @@ class Worker:
         """A single fire's message is itself the retry: it is shown again after the backoff. A fire
         deferred by its full lane goes as a new message instead: waiting is no failure, and must
         not use up the receives of its message (config.FIRE_QUEUE_MAX_RECEIVES)."""
-        if settle.deferred:
-            self._queue.retry_each(settle.deferred)
+        if settle.deferred or settle.parked:  # never claimed now: a new message, using up no receive count
+            self._queue.retry_each(settle.deferred + settle.parked)
         failed = list(settle.failed)
         if settle.held:  # overlapPolicy: a new message each time, so a long hold uses up no receive count
             self._queue.retry_each(settle.held)
@@ -178,7 +178,7 @@ class Worker:
         self._dead_letter(failed)
         if settle.crashed:
             raise settle.crashed
-        if settle.deferred:  # sent above as a message of its own
+        if settle.deferred or settle.parked:  # sent above as a message of its own
             return True
         if not last and settle.retries and receives >= config.FIRE_QUEUE_MAX_RECEIVES - config.RECEIVE_MARGIN:
             # A timer's maxAttempts may be above what one message's receives leave room for: its

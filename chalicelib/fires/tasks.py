@@ -208,6 +208,22 @@ class TaskRecords:
             return False
         return True
 
+    def note_waiting(self, fire: Fire, *, reason: str) -> bool:
+        """Say why a fire that nobody works on is not called yet (its receiver's circuit is open:
+        chalicelib.delivery.fairness), without claiming it: the record keeps its attempts (0 if
+        it had none) and waits. A fire done or claimed is left alone; False when nothing changed."""
+        try:
+            TaskModel(fire.timer_id, fire.fire_ms).update(
+                actions=[TaskModel.app.set(fire.app), TaskModel.status.set(NOT_RUN), TaskModel.attempts.add(0),
+                         TaskModel.error.set(reason[:1000]), TaskModel.expires_at.set(_expires_at(fire.fire_ms))],
+                condition=TaskModel.timer_id.does_not_exist() | (TaskModel.status == NOT_RUN),
+            )
+        except UpdateError as exc:
+            if not models.condition_failed(exc):
+                raise
+            return False
+        return True
+
     def release(self, fire: Fire, claim: Claim, *, reason: str) -> bool:
         """Give back our claim on a fire whose attempt was never made (its lane was full:
         chalicelib.delivery.fairness): waiting again, with the attempts actually made and

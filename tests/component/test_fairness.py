@@ -159,15 +159,76 @@ def test_the_breaker_opens_after_timeouts_and_its_reason_is_in_the_task_record_a
     bucket, single = sorted(messages(service), key=lambda m: len(m["body"]), reverse=True)
     assert service.worker.handle([bucket]) == {"batchItemFailures": []}  # three timeouts in a row: open
     assert events.seen.count("A called") == 3
-    assert service.worker.handle([single]) == {"batchItemFailures": [{"itemIdentifier": single["messageId"]}]}
+    assert service.worker.handle([single]) == {"batchItemFailures": []}  # parked: sent again as a new message
     assert events.seen.count("A called") == 3  # no call made
     [task] = records(later)
     expected = (f"circuit open for host 127.0.0.1:{hanging.port} since 2026-03-01T12:03:00Z after 3 timeouts or "
                 "connection failures in a row; next probe at 2026-03-01T12:03:30Z (no call made)")
-    assert (task.status, task.attempts, task.error) == (task_status.NOT_RUN, 1, expected)
+    assert (task.status, task.attempts, task.error) == (task_status.NOT_RUN, 0, expected)  # no attempt counted
     [shown] = get(client, f"/xtimer/getTasks?id={later}&app=a")[1]["data"]["tasks"]
     assert shown["error"] == expected
     assert all(records(t)[0].error == "timed out after 2.0 s (read)" for t in timed_out)
+
+
+def test_a_fire_to_an_open_circuit_costs_no_claim_and_no_call_and_is_made_once_after_the_circuit_closes(
+        service: Services, clock: FakeClock, events: Events, hanging: Receiver, fast: Receiver,
+        release: threading.Event, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_BREAKER_FAILURES", "3")
+    make(service, "a", hanging, "0 3 12 * * *", 3)
+    parked = make(service, "a", hanging, "5 3 12 * * *", 2, name="parked")
+    b_ids = make(service, "b", fast, "5 3 12 * * *", 2)
+    clock.set(at("2026-03-01T12:02:00"))
+    service.tick.run()
+    first, shared = sorted(messages(service), key=lambda m: json.loads(m["body"])["fireMs"])
+    assert len(json.loads(shared["body"])["fires"]) == 4  # A's and B's fires of 12:03:05 travel together
+    assert service.worker.handle([first]) == {"batchItemFailures": []}  # three timeouts: A's circuit opens
+    events.seen.clear()
+
+    assert service.worker.handle([shared]) == {"batchItemFailures": []}
+    assert events.seen == ["B called", "B called"]  # B is called; A's fires are not even claimed
+    assert all([t.status for t in records(b)] == [task_status.SUCCEEDED] for b in b_ids)
+    for a in parked:
+        [task] = records(a)
+        assert (task.status, task.attempts, task.started_at) == (task_status.NOT_RUN, 0, None)
+        assert task.error.startswith(f"circuit open for host 127.0.0.1:{hanging.port}")
+    back = messages(service)  # each parked fire is back in the queue, due after the circuit's next probe
+    bodies = [b for b in (json.loads(m["body"]) for m in back) if b["timerId"] in parked]  # (and A's retries)
+    assert sorted(b["timerId"] for b in bodies) == sorted(parked)
+    assert all(b["notBeforeMs"] >= at("2026-03-01T12:03:32") * 1000 for b in bodies)  # probe at 12:03:32
+
+    release.set()  # A's receiver answers again: the probe closes the circuit, each parked fire is made once
+    clock.set(at("2026-03-01T12:05:00"))  # past every parked fire's return (the probe's answer, plus up to a period)
+    for message in back:  # one by one: the first is the probe, and its answer closes the circuit
+        assert service.worker.handle([message]) == {"batchItemFailures": []}
+    deliver(service)
+    assert {a: n for a, n in calls_per_timer(hanging).items() if a in parked} == {a: 1 for a in parked}
+    for a in parked:
+        [task] = records(a)
+        assert (task.status, task.attempts) == (task_status.SUCCEEDED, 1)
+    assert calls_per_timer(fast) == {b: 1 for b in b_ids}
+
+
+def test_a_fire_parked_past_the_catch_up_window_fails_for_good_with_the_reason_and_is_never_called(
+        service: Services, clock: FakeClock, events: Events, hanging: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_BREAKER_FAILURES", "3")
+    monkeypatch.setenv("XTIMER_BREAKER_OPEN_SECONDS", "3600")  # the circuit stays open
+    make(service, "a", hanging, "0 3 12 * * *", 3)
+    [late] = make(service, "a", hanging, "5 3 12 * * *", 1, name="late")
+    clock.set(at("2026-03-01T12:02:00"))
+    service.tick.run()
+    first, single = sorted(messages(service), key=lambda m: json.loads(m["body"])["fireMs"])
+    assert service.worker.handle([first]) == {"batchItemFailures": []}  # three timeouts: the circuit opens
+    events.seen.clear()
+    clock.set(at("2026-03-01T12:08:10"))  # 305 s after its fire time, the circuit still open
+    assert service.worker.handle([single]) == {"batchItemFailures": []}
+    assert events.seen == []
+    [task] = records(late)
+    assert (task.status, task.attempts) == (task_status.FAILED, 0)
+    assert task.error.startswith("parked until 305 s late, past the catch-up window (XTIMER_CATCH_UP_SECONDS=300): "
+                                 f"circuit open for host 127.0.0.1:{hanging.port}")
+    [parked] = [m for m in dead_letters(service) if json.loads(m["Body"])["timerId"] == late]
+    assert "past the catch-up window" in parked["MessageAttributes"]["reason"]["StringValue"]
 
 
 def test_retries_keep_to_their_own_share_and_first_attempts_are_made_while_they_hang(

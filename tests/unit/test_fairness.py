@@ -2,13 +2,14 @@
 wait without a thread, which are handed back, and when a host's circuit refuses calls."""
 from __future__ import annotations
 
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import pytest
 
-from chalicelib.delivery.fairness import Breakers, Lane, Lanes, host_of, short_circuited
+from chalicelib.delivery.fairness import Breakers, Lane, Lanes, host_of
 from chalicelib.fires.outcome import Outcome
 from tests.support.fake_clock import FakeClock, at
 
@@ -147,12 +148,6 @@ def test_a_destination_refused_by_policy_does_not_count_against_its_host(monkeyp
     assert breakers.refuse("internal:80") is None
 
 
-def test_a_short_circuited_outcome_is_a_retryable_failure_without_an_answer() -> None:
-    outcome = short_circuited("circuit open for host x:80")
-    assert (outcome.ok, outcome.http_status, outcome.retryable, outcome.error) == (
-        False, None, True, "circuit open for host x:80")
-
-
 @pytest.mark.parametrize("url, host", [
     ("http://Example.com/hook", "example.com:80"),
     ("https://example.com/hook", "example.com:443"),
@@ -193,13 +188,41 @@ def test_a_lane_that_drains_is_waited_for_and_only_a_stuck_one_hands_back(
     assert expired == [] and sorted(ran) == [0, 1, 2, 3, 4, 5]
 
 
-def test_a_short_circuited_retry_waits_for_the_circuits_next_probe() -> None:
+def test_fires_to_an_open_circuit_are_parked_until_after_its_next_probe_spread_over_a_period() -> None:
     clock = FakeClock(at("2026-03-01T12:00:00"))
     breakers = Breakers(clock)
     for _ in range(5):
         breakers.record("dead:80", TIMEOUT)
     clock.advance(12)
     assert breakers.seconds_to_probe("dead:80") == 18  # opened at 12:00:00 for 30 s
-    outcome = short_circuited(breakers.refuse("dead:80") or "", breakers.seconds_to_probe("dead:80"))
-    assert outcome.retryable and outcome.retry_after == 18
-    assert breakers.seconds_to_probe("alive:80") is None
+    assert breakers.blocked("dead:80") == breakers.refuse("dead:80") is not None
+    assert breakers.blocked("dead:80", due=clock() + 18) is None  # due by the probe: claimed, its call decides
+    rng = random.Random(7)
+    delays = [breakers.park_delay("dead:80", rng) for _ in range(200)]
+    assert min(delays) >= 18 + 13 and max(delays) <= 48 + 13  # after the probe's answer, within a period of it
+    assert len(set(delays)) > 20  # spread: not all back in the probe's second
+    assert breakers.blocked("alive:80") is None and breakers.seconds_to_probe("alive:80") is None
+
+
+def test_parking_never_takes_the_probe_and_the_probe_still_goes_once() -> None:
+    clock = FakeClock(at("2026-03-01T12:00:00"))
+    breakers = Breakers(clock)
+    for _ in range(5):
+        breakers.record("dead:80", TIMEOUT)
+    clock.advance(30)
+    assert breakers.blocked("dead:80") is None and breakers.blocked("dead:80") is None  # claimed, then decided
+    assert breakers.refuse("dead:80") is None  # the probe
+    assert breakers.blocked("dead:80") is not None and breakers.refuse("dead:80") is not None
+
+
+def test_a_parked_fire_is_noted_once_per_open_period() -> None:
+    clock = FakeClock(at("2026-03-01T12:00:00"))
+    breakers = Breakers(clock)
+    for _ in range(5):
+        breakers.record("dead:80", TIMEOUT)
+    assert breakers.first_notice("dead:80", "f1") and breakers.first_notice("dead:80", "f2")
+    assert not breakers.first_notice("dead:80", "f1")
+    clock.advance(30)
+    assert breakers.refuse("dead:80") is None
+    breakers.record("dead:80", TIMEOUT)  # the probe failed: a new open period
+    assert breakers.first_notice("dead:80", "f1")
