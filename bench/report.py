@@ -447,7 +447,7 @@ def fairness_table(doc: dict[str, Any]) -> list[str]:
              f"receiver that answers at once; B's fires due in a {cfg['window_s']} s window, each run on a fresh "
              f"local stack. Target: B's p99 <= {TARGET_FAIRNESS_P99_MS:.0f} ms during the hang, none missing.", "",
              "| run | B late p50 | B late p99 | B max | B missing | B doubled | calls to A (first attempts) "
-             "| deferred | short-circuited | target |",
+             "| deferred (lane full) | parked (circuit open, each return counted) | target |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for key in ("baseline", "hang"):
         r = doc.get(key)
