@@ -98,7 +98,7 @@ class Unit:
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self._meter = meter or Meter()
         self._fairness = fairness or Fairness(calls, clock)
-        self._burst = burst or Burst()
+        self._burst = burst or Burst(clock)
         self._lateness_ms: dict[Fire, int] = {}  # how late each call left (metrics and the log line)
         self.settle = Settle()
         self._timer_of: dict[Fire, TimerModel] = {}
@@ -244,7 +244,7 @@ class Unit:
             remaining = fire.due_time - self._clock()
             if remaining > 0:
                 self._sleep(remaining)
-            ticket = due = self._burst.due()
+            ticket = due = self._burst.due(fire.due_time)
             host = fairness.host_of(timer.notify.url)
             refused = self._fairness.breakers.refuse(host)
             if refused is not None:  # the circuit opened since the unit began: handed back as if parked

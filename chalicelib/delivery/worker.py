@@ -93,7 +93,7 @@ class Worker:
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
         self._fairness = Fairness(self._calls, clock, probe_seconds=self._notifier.budget)  # this process's own
-        self._burst = burst or Burst()  # outcome writes wait for the process's due callbacks
+        self._burst = burst or Burst(clock)  # outcome writes wait for the process's due callbacks
         self._after_failure = AfterFailure(self._notifier, self._tasks, self._signing, clock)
 
     def handle(self, records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:

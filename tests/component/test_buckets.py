@@ -275,10 +275,10 @@ def test_a_buckets_outcomes_wait_until_the_seconds_other_due_callbacks_are_sent(
     test), a unit that has made its calls holds its records; they are written once it is sent."""
     monkeypatch.setattr(bursts, "HOLD_SECONDS", 60.0)
     timers = one_off_timers(service, receiver, 3)
-    burst = Burst()
+    burst = Burst(clock)
     worker = Worker(notifier=service.worker._notifier, tasks=service.tasks, queue=service.queue, clock=clock,
                     sleep=clock.sleep, max_early_seconds=float("inf"), signing=service.signing, burst=burst)
-    other = burst.due()  # another unit's callback of the same second, not sent yet
+    other = burst.due(at(SECOND))  # another unit's callback of the same second, not sent yet
     bucket = the_bucket(service)
     replies: list[dict[str, Any]] = []
     handling = threading.Thread(target=lambda: replies.append(worker.handle([bucket])))
