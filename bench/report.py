@@ -415,7 +415,7 @@ def _herd_section(doc: dict[str, Any], image_prefix: str) -> list[str]:
     if bare:
         lines += [f"The bare loop (`python -m bench.bareloop`): {bare['callbacks']:,} callbacks from {bare['threads']} "
                   f"threads with requests, no AWS: **{bare['callbacks_per_second']:,}/s**, "
-                  f"{bare['cpu_ms_per_callback']} ms of CPU per callback (sender and receiver in one process)."]
+                  f"{bare['cpu_ms_per_callback']} ms of CPU per callback (the sender's; the receiver, aiohttp, in a process of its own)."]
         if herd and herd["delivery"].get("callbacks_per_second"):
             share = herd["delivery"]["callbacks_per_second"] / bare["callbacks_per_second"]
             lines.append(f"The herd's delivery rate once started is {share:.0%} of the bare loop's.")
