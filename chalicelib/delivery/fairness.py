@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 from chalicelib import config
 from chalicelib.clock import Clock, rfc3339
 from chalicelib.fires.outcome import Outcome
+from chalicelib.fires.queue import MAX_DELAY_SECONDS
 
 DEFER_SECONDS = 5
 """How long a fire handed back by its full lane stays in the queue before it is tried again."""
@@ -66,9 +67,6 @@ round the queue, and a hanging receiver's fires still leave at once."""
 
 PROBE_SECONDS = 13.0
 """How long a probe's call may take: the notifier's connect and read timeouts (3 s + 10 s)."""
-
-MAX_PARK_SECONDS = 900
-"""SQS's longest message delay: a parked fire is never held back longer."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -234,9 +232,9 @@ class Lanes:
                     if due:
                         self._waiting = [w for w in self._waiting if w.deadline > now]
                         started, expired, reasons = [], [], []
-                        wait = self._lane_wait()
+                        wait, caps = self._lane_wait(), _Caps.now()
                         for waiting in due:  # one whose lane has room after all starts instead
-                            why = self._full(waiting.lane)
+                            why = self._full(waiting.lane, caps)
                             if why is None:
                                 self._take(waiting.lane)
                                 started.append(waiting)
@@ -283,8 +281,9 @@ class Breakers:
             circuit = self._circuits.get(host)
             if circuit is None or circuit.opened_at is None:
                 return None
-            if self._clock() >= self._next_probe(circuit):
-                circuit.probe_since = self._clock()
+            now = self._clock()
+            if now >= self._next_probe(circuit):
+                circuit.probe_since = now
                 return None
             return self._why(host, circuit)
 
@@ -314,7 +313,7 @@ class Breakers:
         the probe's own second: all the fires parked during a period would come back at once,
         and those due while the probe's call is in flight would be claimed only to be refused."""
         to_verdict = (self.seconds_to_probe(host) or 0.0) + self._probe_seconds
-        return max(1, min(MAX_PARK_SECONDS, math.ceil(to_verdict + rng.uniform(0, config.breaker_open_seconds()))))
+        return max(1, min(MAX_DELAY_SECONDS, math.ceil(to_verdict + rng.uniform(0, config.breaker_open_seconds()))))
 
     @staticmethod
     def _next_probe(circuit: _Circuit) -> float:

@@ -188,11 +188,17 @@ def test_a_lane_that_drains_is_waited_for_and_only_a_stuck_one_hands_back(
     assert expired == [] and sorted(ran) == [0, 1, 2, 3, 4, 5]
 
 
-def test_fires_to_an_open_circuit_are_parked_until_after_its_next_probe_spread_over_a_period() -> None:
-    clock = FakeClock(at("2026-03-01T12:00:00"))
+def open_circuit(clock: FakeClock, host: str) -> Breakers:
+    """Breakers whose circuit for `host` opened now, after the default 5 timeouts in a row."""
     breakers = Breakers(clock)
     for _ in range(5):
-        breakers.record("dead:80", TIMEOUT)
+        breakers.record(host, TIMEOUT)
+    return breakers
+
+
+def test_fires_to_an_open_circuit_are_parked_until_after_its_next_probe_spread_over_a_period() -> None:
+    clock = FakeClock(at("2026-03-01T12:00:00"))
+    breakers = open_circuit(clock, "dead:80")
     clock.advance(12)
     assert breakers.seconds_to_probe("dead:80") == 18  # opened at 12:00:00 for 30 s
     assert breakers.blocked("dead:80") == breakers.refuse("dead:80") is not None
@@ -206,9 +212,7 @@ def test_fires_to_an_open_circuit_are_parked_until_after_its_next_probe_spread_o
 
 def test_parking_never_takes_the_probe_and_the_probe_still_goes_once() -> None:
     clock = FakeClock(at("2026-03-01T12:00:00"))
-    breakers = Breakers(clock)
-    for _ in range(5):
-        breakers.record("dead:80", TIMEOUT)
+    breakers = open_circuit(clock, "dead:80")
     clock.advance(30)
     assert breakers.blocked("dead:80") is None and breakers.blocked("dead:80") is None  # claimed, then decided
     assert breakers.refuse("dead:80") is None  # the probe
@@ -217,9 +221,7 @@ def test_parking_never_takes_the_probe_and_the_probe_still_goes_once() -> None:
 
 def test_a_parked_fire_is_noted_once_per_open_period() -> None:
     clock = FakeClock(at("2026-03-01T12:00:00"))
-    breakers = Breakers(clock)
-    for _ in range(5):
-        breakers.record("dead:80", TIMEOUT)
+    breakers = open_circuit(clock, "dead:80")
     assert breakers.first_notice("dead:80", "f1") and breakers.first_notice("dead:80", "f2")
     assert not breakers.first_notice("dead:80", "f1")
     clock.advance(30)
