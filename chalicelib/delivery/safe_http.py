@@ -1,4 +1,4 @@
-"""A requests adapter that connects only to addresses the callback policy allows.
+"""urllib3 connection pools that connect only to addresses the callback policy allows.
 
 urllib3 resolves the host name itself when it opens a connection; checking the URL beforehand
 would leave a window in which DNS could answer differently. Here the check happens on the very
@@ -9,10 +9,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from requests.adapters import HTTPAdapter
+import certifi
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.poolmanager import PoolManager
 from urllib3.util.connection import _set_socket_options  # type: ignore[attr-defined]
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
@@ -70,9 +71,12 @@ class _PolicyHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = PolicyHTTPSConnection
 
 
-class PolicyAdapter(HTTPAdapter):
-    """HTTPAdapter whose connections obey the callback policy."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _PolicyHTTPPool, "https": _PolicyHTTPSPool}
+def policy_pools(hosts: int, connections_per_host: int) -> PoolManager:
+    """A pool manager whose connections obey the callback policy: `hosts` pools kept, each of up
+    to `connections_per_host` kept-alive connections. It never retries (retries=False): a retry
+    here would be invisible, and the queue retries a failed attempt after a backoff instead. TLS
+    verifies against certifi's CA bundle, as requests does."""
+    manager = PoolManager(num_pools=hosts, maxsize=connections_per_host, retries=False,
+                          cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    manager.pool_classes_by_scheme = {"http": _PolicyHTTPPool, "https": _PolicyHTTPSPool}
+    return manager

@@ -24,7 +24,7 @@ from chalicelib.delivery.notifier import (
     Delivery,
     Notifier,
     backoff_delay,
-    make_session,
+    make_pools,
     parse_retry_after,
 )
 from tests.support.receiver import Response, receiver_fixture
@@ -410,13 +410,21 @@ def test_many_threads_share_one_notifier(receiver, notifier):
     assert len({r.client for r in requests_}) <= 20   # pooled: no new connection per callback
 
 
-def test_the_session_is_pooled_and_never_retries():
-    session = make_session()
-    adapter = session.get_adapter("https://example.invalid/")
+def test_the_pools_keep_a_connection_per_callback_thread_and_never_retry():
+    pools = make_pools()
 
-    assert adapter.max_retries.total == 0
-    assert adapter._pool_maxsize == 256 and adapter._pool_connections == 50  # 256: the worker's callback threads
-    assert session.trust_env is False
+    assert pools.connection_pool_kw["retries"].total is False
+    assert pools.connection_pool_kw["maxsize"] == 256 and pools.pools._maxsize == 50  # 256: the worker's callback threads
+
+
+def test_a_callback_carries_requests_usual_headers_unless_the_timer_sets_its_own(receiver, notifier):
+    notifier.notify(call(receiver.url("/plain")), DELIVERY)
+    notifier.notify(call(receiver.url("/own"), headers={"accept": "application/json", "User-Agent": "mine"}), DELIVERY)
+
+    plain, own = receiver.wait_for(1, path="/plain")[0], receiver.wait_for(1, path="/own")[0]
+    assert (plain.header("Accept"), plain.header("User-Agent")) == ("*/*", "xtimer/1.0")
+    assert "gzip" in plain.header("Accept-Encoding")
+    assert (own.header("Accept"), own.header("User-Agent")) == ("application/json", "mine")
 
 
 # -- timing ----------------------------------------------------------------------------------------
