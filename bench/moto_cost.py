@@ -11,6 +11,10 @@ requests) before and after each phase:
 - `batch_get_25`: BatchGetItem of a bucket's 25 timers (read_timers);
 - `get_item`: GetItem of one timer (TimerModel.get, strongly consistent);
 - `claim_first`: a fire's first claim (TaskRecords.claim; the record does not exist yet);
+- `claim_bucket_first`: a bucket's fire's first claim, as the worker makes it (`first_attempt`:
+  a conditional PutItem, the record does not exist yet);
+- `claim_bucket_duplicate`: that claim again (the PutItem's condition fails, then the
+  UpdateItem's, then one GetItem to see why: a bucket delivered twice);
 - `record_batch_25`: 25 outcomes in one BatchWriteItem (TaskRecords.record_many);
 - `claim_duplicate`: the same claim again (its condition fails; then one GetItem to see why);
 - `claim_first_retry_fire`, `record_conditional`: other fires' first claims, then their
@@ -106,6 +110,7 @@ def measure(pid: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     fire_ms = (int(time.time()) - 5) * 1000
     fires = [Fire(timer_id=i, app=APP, fire_ms=fire_ms, generation=1) for i in ids]
     retry_fires = [Fire(timer_id=i, app=APP, fire_ms=fire_ms - 1000, generation=1) for i in ids]
+    bucket_fires = [Fire(timer_id=i, app=APP, fire_ms=fire_ms - 2000, generation=1) for i in ids]
     now = lambda: int(time.time() * 1000)  # noqa: E731
     ok = Outcome(ok=True, http_status=200, response_body="ok", duration_ms=3, error=None, retry_after=None)
     failed = Outcome(ok=False, http_status=500, response_body="no", duration_ms=3, error="HTTP 500", retry_after=None,
@@ -113,10 +118,10 @@ def measure(pid: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     claims: dict[Fire, Any] = {}
     groups = [ids[k:k + 25] for k in range(0, len(ids), 25)]
 
-    def claim_all(which: list[Fire]) -> Callable[[], int]:
+    def claim_all(which: list[Fire], first_attempt: bool = False) -> Callable[[], int]:
         def run() -> int:
             for fire in which:
-                claims[fire] = tasks.claim(fire, now())
+                claims[fire] = tasks.claim(fire, now(), first_attempt=first_attempt)
             return len(which)
         return run
 
@@ -145,6 +150,8 @@ def measure(pid: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         ("claim_first_retry_fire", claim_all(retry_fires), 1),
         ("record_conditional", record_conditional, 1),
         ("claim_retry", claim_all(retry_fires), 1),
+        ("claim_bucket_first", claim_all(bucket_fires, first_attempt=True), 1),
+        ("claim_bucket_duplicate", claim_all(bucket_fires, first_attempt=True), 3),
     ]
     out: dict[str, dict[str, float]] = {}
     for name, run, requests_per_op in phases:

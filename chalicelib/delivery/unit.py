@@ -92,8 +92,11 @@ class Unit:
     def __init__(self, fires: list[Fire], *, tasks: TaskRecords, notifier: Notifier, signing: SigningSecrets,
                  claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
                  sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None,
-                 fairness: Fairness | None = None, burst: Burst | None = None) -> None:
+                 fairness: Fairness | None = None, burst: Burst | None = None, first_attempts: bool = False) -> None:
+        """`first_attempts`: the fires are a bucket's, first attempts with no task record yet
+        most likely, claimed by an insert first (TaskRecords.claim)."""
         self._fires = fires
+        self._first_attempts = first_attempts
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self._meter = meter or Meter()
@@ -300,7 +303,8 @@ class Unit:
         """Our claim on the fire, or None if it is not ours to call now (noted in the Settle)."""
         timer = self._timer_of.get(fire)
         claim = self._tasks.claim(fire, to_ms(self._clock()),
-                                  overlap_policy=None if timer is None or fire.manual else overlap.policy_of(timer))
+                                  overlap_policy=None if timer is None or fire.manual else overlap.policy_of(timer),
+                                  first_attempt=self._first_attempts)
         if claim.result is not ClaimResult.CLAIMED:
             self._meter.count(metrics.CLAIM_CONFLICTS)
         if claim.result is ClaimResult.DONE:

@@ -144,7 +144,7 @@ class Worker:
 
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
                     claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
-                    meter=self._meter, fairness=self._fairness, burst=self._burst)
+                    meter=self._meter, fairness=self._fairness, burst=self._burst, first_attempts=bucket)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)

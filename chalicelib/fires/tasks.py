@@ -10,6 +10,12 @@ previous fire is done; then made). chalicelib.delivery.overlap writes the last t
 A worker *claims* a fire with one conditional write before it calls: the write succeeds only
 if nobody has the fire, it is waiting for a retry, or its last claim's lease ran out (the
 worker died). A second delivery of the same message therefore finds the claim and does not call.
+A fire of a bucket is a first attempt, whose record does not exist yet: its claim is first a
+conditional PutItem (`attribute_not_exists`), which writes the very item the UpdateItem would
+create, costs DynamoDB the same write unit, and costs the local stack's moto well under half
+the CPU (it parses and validates no update expression). Only when a record is there already (a
+bucket delivered again, a raced tick) does the claim go on to the UpdateItem and its full
+condition, so either write's condition decides, atomically, and exactly one claim wins.
 
 Outcomes are written in batches (BatchWriteItem, `record_many`), which take no condition. That
 is safe because a claim can only be taken over once its lease has run out: an outcome written
@@ -86,16 +92,20 @@ class TaskRecords:
         self._lease_ms = lease_ms
         self._sleep = sleep
 
-    def claim(self, fire: Fire, now_ms: int, *, overlap_policy: str | None = None) -> Claim:
-        """`overlap_policy`, when the timer has one other than allow, is recorded on the task."""
+    def claim(self, fire: Fire, now_ms: int, *, overlap_policy: str | None = None,
+              first_attempt: bool = False) -> Claim:
+        """`overlap_policy`, when the timer has one other than allow, is recorded on the task.
+        `first_attempt`: the fire has most likely no record yet (a bucket's): try the insert first."""
+        lease_until = now_ms + self._lease_ms
+        token = uuid.uuid4().hex
+        if first_attempt and self._insert_claim(fire, now_ms, lease_until, token, overlap_policy):
+            return Claim(ClaimResult.CLAIMED, 1, lease_until, now_ms, overlap_policy)
         task = TaskModel(fire.timer_id, fire.fire_ms)
         condition = (
             TaskModel.timer_id.does_not_exist()
             | (TaskModel.status == NOT_RUN)
             | ((TaskModel.status == RUNNING) & (TaskModel.lease_until < now_ms))
         )
-        lease_until = now_ms + self._lease_ms
-        token = uuid.uuid4().hex
         actions = [
             TaskModel.app.set(fire.app),
             TaskModel.claim_token.set(token),
@@ -126,6 +136,24 @@ class TaskRecords:
                 return Claim(ClaimResult.BUSY, current.attempts, int(current.lease_until or 0))
             return Claim(ClaimResult.DONE, current.attempts if current else 0)
         return Claim(ClaimResult.CLAIMED, int(task.attempts), lease_until, now_ms, overlap_policy)
+
+    @staticmethod
+    def _insert_claim(fire: Fire, now_ms: int, lease_until: int, token: str, overlap_policy: str | None) -> bool:
+        """The claim of a fire that has no record: the item claim()'s UpdateItem would create
+        from nothing (and `manual` 0 written out, as every outcome writes it), put only if there
+        is none. False if there is a record already."""
+        task = TaskModel(fire.timer_id, fire.fire_ms, app=fire.app, claim_token=token, status=RUNNING, attempts=1,
+                         lease_until=lease_until, started_at=now_ms, expires_at=_expires_at(fire.fire_ms),
+                         overlap_policy=overlap_policy or None)
+        if fire.manual:
+            task.manual = 1
+        try:
+            task.save(condition=TaskModel.timer_id.does_not_exist())
+        except PutError as exc:
+            if not models.condition_failed(exc):
+                raise
+            return False  # claim() goes on with the update, whose condition judges the record there
+        return True
 
     def record_many(self, results: list[Result], now_ms: Callable[[], int]) -> list[bool]:
         """Write many outcomes: in BatchWriteItem calls while their leases have time left, one

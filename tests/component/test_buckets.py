@@ -172,6 +172,44 @@ def test_the_failed_fires_of_a_bucket_are_retried_alone_with_their_backoff(
     assert retry.header("X-Xtimer-Attempt") == "2"
 
 
+def test_a_bucket_delivered_again_after_a_failed_first_attempt_calls_that_fire_again_and_only_that_one(
+    service: Services, receiver: Receiver
+) -> None:
+    good, bad = one_off_timers(service, receiver, 2)
+    TimerModel(bad).update(actions=[TimerModel.notify.url.set(receiver.url("/bad"))])
+    receiver.respond("/bad", Response(500), Response(200))
+    bucket = the_bucket(service)
+    assert service.worker.handle([bucket]) == {"batchItemFailures": []}
+    [task] = records(bad)
+    assert (task.status, task.attempts) == (task_status.NOT_RUN, 1)  # waiting for its retry
+    # The same bucket again (a redelivery): the good fire's record is done, the bad one's waits
+    # for a retry, so the insert that claims a bucket's fires finds a record for both and the
+    # claim's update decides: the bad fire is claimed as its attempt 2, the good one not at all.
+    assert service.worker.handle([bucket]) == {"batchItemFailures": []}
+    assert calls_per_timer(receiver) == {str(good): 1, str(bad): 2}
+    assert receiver.received("/bad")[1].header("X-Xtimer-Attempt") == "2"
+    assert [(t.status, t.attempts) for t in records(bad)] == [(task_status.SUCCEEDED, 2)]
+
+
+def test_a_buckets_claim_by_insert_writes_the_record_a_claim_by_update_writes(service: Services) -> None:
+    records_ = task_status.TaskRecords(lease_ms=LEASE_MS)
+    now_ms = int(at(SECOND)) * 1000
+    inserted = Fire(timer_id=1, app="shop", fire_ms=now_ms, generation=1)
+    updated = Fire(timer_id=2, app="shop", fire_ms=now_ms, generation=1)
+    by_insert = records_.claim(inserted, now_ms, overlap_policy="skip", first_attempt=True)
+    by_update = records_.claim(updated, now_ms, overlap_policy="skip")
+    assert (by_insert.result, by_insert.attempt, by_insert.lease_until_ms) == (
+        by_update.result, by_update.attempt, by_update.lease_until_ms) == (task_status.ClaimResult.CLAIMED, 1,
+                                                                           now_ms + LEASE_MS)
+
+    def stored(fire: Fire) -> dict[str, Any]:
+        item = TaskModel.get(fire.timer_id, fire.fire_ms).attribute_values
+        return {k: v for k, v in item.items() if k not in ("timer_id", "claim_token", "manual")}
+    assert stored(inserted) == stored(updated)
+    # and a second claim by insert, of a fire claimed already, finds it held
+    assert records_.claim(inserted, now_ms + 1, first_attempt=True).result is task_status.ClaimResult.BUSY
+
+
 class DroppingConnection:
     """PynamoDB's table connection, except that the first BatchWriteItem leaves some items
     unprocessed, as DynamoDB does when a partition is busy (a test double of AWS's behaviour)."""
