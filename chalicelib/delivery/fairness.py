@@ -12,6 +12,15 @@ no thread; when a call of its lane ends, the next waiting callback that fits sta
 pool. Fast receivers drain a lane in milliseconds, so a second's herd of one app is only spread
 out a little, never sent back.
 
+When a process is behind (a bucket's second passed before its fires were claimed, or a lane
+already has BACKLOG_ROUNDS rounds of its app's cap waiting), a bucket's fire is claimed only
+while fewer than that wait in its lane (`wait_for_room`), on a few threads of their own
+(chalicelib.delivery.worker): a process that
+claims faster than it can call (a bucket's claim is one cheap write) would otherwise fill its
+lanes with claimed fires that wait there until they are handed back, each hand-back costing a
+claim release, a message and a claim again. Unclaimed, the backlog waits in the queue and in
+the unit for free; on-time fires never wait for this.
+
 A callback still waiting after XTIMER_LANE_WAIT_MS (1 s) while no call of its lane ended in that
 time (a lane that drains is waited for, up to MAX_LANE_WAITS of it) is handed back: the unit releases its
 claim and sends its fire again as a delayed single fire (chalicelib.delivery.unit). Chosen over
@@ -64,6 +73,11 @@ MAX_LANE_WAITS = 5
 it is handed back; one whose lane is stuck (no call of it ended for a lane wait) is handed back
 after one. So a herd of one app's fires to a fast receiver queues in its lane instead of going
 round the queue, and a hanging receiver's fires still leave at once."""
+
+BACKLOG_ROUNDS = 2
+"""A late bucket's next fire is claimed once fewer than this many rounds of its app's cap
+(XTIMER_MAX_INFLIGHT_PER_APP) wait in its lane: enough for the lane never to run dry between
+claims, few enough that none waits there near its MAX_LANE_WAITS."""
 
 PROBE_SECONDS = 13.0
 """How long a probe's call may take: the notifier's connect and read timeouts (3 s + 10 s)."""
@@ -121,7 +135,10 @@ class Lanes:
         self._pool = pool
         self._lane_wait = lane_wait
         self._monotonic = monotonic
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # the janitor waits on it
+        self._drained = threading.Condition(lock)  # `wait_for_room` waits on it
+        self._backlog: Counter[Lane] = Counter()  # callbacks waiting, per lane
         self._apps: Counter[str] = Counter()
         self._hosts: Counter[str] = Counter()
         self._retries = 0
@@ -147,6 +164,7 @@ class Lanes:
             elif (wait := self._lane_wait()) > 0:
                 now = self._monotonic()
                 self._waiting.append(_Waiting(lane, run, expire, now + wait, since=now))
+                self._backlog[lane] += 1
                 self._start_janitor()
                 if now + wait < self._janitor_wakes_at:  # else it wakes in time: a herd's hundreds
                     self._cond.notify_all()              # of waits do not each wake it to rescan
@@ -155,6 +173,32 @@ class Lanes:
             self._run(lane, run)
         else:
             expire(why)
+
+    def has_room(self, lane: Lane) -> bool:
+        """Whether fewer than BACKLOG_ROUNDS rounds of the app's cap wait in `lane` now."""
+        with self._cond:
+            return self._backlog[lane] < BACKLOG_ROUNDS * config.max_inflight_per_app()
+
+    def wait_for_room(self, lane: Lane, timeout: float) -> bool:
+        """Wait until `has_room(lane)`, at most `timeout` seconds; whether it has (see the
+        module's docstring)."""
+        deadline = self._monotonic() + timeout
+        with self._cond:
+            while self._backlog[lane] >= BACKLOG_ROUNDS * config.max_inflight_per_app():
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    return False
+                self._drained.wait(left)
+        return True
+
+    def _left(self, waiting: list[_Waiting]) -> None:
+        """These callbacks stopped waiting (started or handed back). Called with the lock held."""
+        for w in waiting:
+            self._backlog[w.lane] -= 1
+            if self._backlog[w.lane] <= 0:
+                del self._backlog[w.lane]
+        if waiting:
+            self._drained.notify_all()
 
     def _run(self, lane: Lane, run: Callable[[], None]) -> None:
         try:
@@ -181,6 +225,7 @@ class Lanes:
                         self._take(waiting.lane)
                         started.append(waiting)
                 self._waiting = still
+                self._left(started)
         for waiting in started:
             self._pool.submit(self._run, waiting.lane, waiting.run)
 
@@ -245,6 +290,7 @@ class Lanes:
                             else:
                                 expired.append(waiting)
                                 reasons.append(why)
+                        self._left(started + expired)
                         break
                     soonest = min((w.deadline for w in self._waiting), default=None)
                     self._janitor_wakes_at = float("inf") if soonest is None else soonest

@@ -6,6 +6,8 @@
    call, no outcome; they go back to the queue until after the circuit's next probe;
 3. claim each fire with its own conditional write (chalicelib.fires.tasks), on the worker's claim
    pool; a fire done already is dropped, one held by a live claim elsewhere is left for later;
+   when the process is behind (the bucket late, or its lane backed up), a bucket's fires are
+   claimed on the late-claim pool as their lane makes room, so the backlog waits unclaimed;
 4. as soon as a fire is claimed, a thread of the worker's callback pool waits for its second and
    calls through the fire's lane and its host's breaker (chalicelib.delivery.fairness); so no fire
    waits for another's claim, and a slow or dead receiver holds back no other app's fires;
@@ -44,6 +46,12 @@ from chalicelib.timers import failures, lifecycle
 from chalicelib.timers.status import STATUS_COMPLETED, STATUS_ENABLED
 
 log = logging.getLogger(__name__)
+
+LATE_CLAIM_WAIT_SECONDS = 5.0
+"""The longest a unit's gated claims (the process behind) wait for room in their lanes, all
+together, from the unit's start: after it the rest are claimed at once, as on-time fires are.
+Within the worker Lambda's 30 s timeout with a lane wait (at most MAX_LANE_WAITS s), a call
+(at most 13 s) and the outcome writes after it."""
 
 LINGER_SECONDS = 0.05
 """After an outcome arrives, how long to gather others into the same BatchWriteItem."""
@@ -92,13 +100,17 @@ class Unit:
     def __init__(self, fires: list[Fire], *, tasks: TaskRecords, notifier: Notifier, signing: SigningSecrets,
                  claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
                  sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None,
-                 fairness: Fairness | None = None, burst: Burst | None = None, first_attempts: bool = False) -> None:
+                 fairness: Fairness | None = None, burst: Burst | None = None, first_attempts: bool = False,
+                 late_claims: ThreadPoolExecutor | None = None) -> None:
         """`first_attempts`: the fires are a bucket's, first attempts with no task record yet
-        most likely, claimed by an insert first (TaskRecords.claim)."""
+        most likely, claimed by an insert first (TaskRecords.claim). `late_claims`: the few
+        threads that claim a bucket's fires as their lanes make room when the process is behind
+        (fairness.Lanes.wait_for_room)."""
         self._fires = fires
         self._first_attempts = first_attempts
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
+        self._late_claims = late_claims or claims
         self._meter = meter or Meter()
         self._fairness = fairness or Fairness(calls, clock)
         self._burst = burst or Burst(clock)
@@ -195,8 +207,15 @@ class Unit:
         retries' cap waits there without a thread, and is handed back (`_defer`) if it waits too long."""
         done: queue.Queue[Result | Deferred | BaseException | None] = queue.Queue()
 
-        def claim_then_call(fire: Fire, timer: TimerModel, inline: bool) -> None:
+        lanes = self._fairness.lanes
+
+        def lane_of(fire: Fire, timer: TimerModel) -> fairness.Lane:
+            return fairness.Lane(fire.app, fairness.host_of(timer.notify.url), retry=False)
+
+        def claim_then_call(fire: Fire, timer: TimerModel, inline: bool, gate_until: float | None = None) -> None:
             try:
+                if gate_until is not None:  # the process is behind: claimed only as the fire's lane makes room
+                    lanes.wait_for_room(lane_of(fire, timer), gate_until - time.monotonic())
                 claim = self._claim(fire)
             except BaseException as exc:
                 done.put(exc)
@@ -211,8 +230,14 @@ class Unit:
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)
         else:
+            now = self._clock()
+            late = all(fire.due_time <= now for fire, _ in live)
+            gate_until = time.monotonic() + LATE_CLAIM_WAIT_SECONDS  # for the whole unit, not each fire
             for fire, timer in live:
-                self._claims.submit(claim_then_call, fire, timer, False)
+                if self._first_attempts and (late or not lanes.has_room(lane_of(fire, timer))):  # behind
+                    self._late_claims.submit(claim_then_call, fire, timer, False, gate_until)
+                else:
+                    self._claims.submit(claim_then_call, fire, timer, False)
         left = len(live)
         while left:
             arrived = [done.get()]

@@ -44,6 +44,12 @@ CLAIM_THREADS = 32
 (the local stack) answers one request at a time: with one per callback thread, 300 claims in
 flight at once took the local stack 6 s before the first call could go out."""
 
+LATE_CLAIM_THREADS = 4
+"""Threads that claim the fires of late buckets (a process behind), each waiting first for room
+in the fire's lane (chalicelib.delivery.fairness): few, so that a lane that makes room lets a
+few claims through, not every late bucket's at once; apart from CLAIM_THREADS, so that on-time
+fires never queue behind them."""
+
 MESSAGE_THREADS = 1280
 """Messages handled at once per process: the local stack runs up to 64 batches of 10 messages at
 once, and as many more long ones (xtimer_local.poller.Invocations), and every message of them has
@@ -89,6 +95,7 @@ class Worker:
         # and the AWS clients and sessions each of them builds on first use, serve every batch.
         self._messages = ThreadPoolExecutor(max_workers=MESSAGE_THREADS, thread_name_prefix="message")
         self._claims = ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim")
+        self._late_claims = ThreadPoolExecutor(max_workers=LATE_CLAIM_THREADS, thread_name_prefix="late-claim")
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
@@ -144,7 +151,8 @@ class Worker:
 
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
                     claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
-                    meter=self._meter, fairness=self._fairness, burst=self._burst, first_attempts=bucket)
+                    meter=self._meter, fairness=self._fairness, burst=self._burst, first_attempts=bucket,
+                    late_claims=self._late_claims)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)

@@ -329,3 +329,30 @@ def test_a_buckets_outcomes_wait_until_the_seconds_other_due_callbacks_are_sent(
     handling.join(timeout=10)
     assert replies == [{"batchItemFailures": []}]
     assert [t.status for f in timers for t in records(f)] == [task_status.SUCCEEDED] * 3
+
+
+def test_a_late_bucket_to_a_slow_lane_is_claimed_as_the_lane_makes_room_and_none_is_handed_back(
+    service: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker behind: the bucket is seen 5 s after its second. Its app may have 2 callbacks in
+    # flight, the receiver takes 0.1 s a call, so its 25 calls take over a second; a callback waits
+    # in its lane at most 5 lane waits of 0.2 s before it is handed back (claim released, sent
+    # again). Claimed all at once, the last of them would wait that long; claimed as the lane
+    # makes room (fairness.Lanes.wait_for_room), none does, and each is made once, on this pass.
+    for name, value in {"XTIMER_MAX_INFLIGHT_PER_APP": "2", "XTIMER_LANE_WAIT_MS": "200"}.items():
+        monkeypatch.setenv(name, value)
+
+    def slow(request: Any) -> Response:
+        threading.Event().wait(0.1)
+        return Response(200)
+
+    with Receiver(slow) as rx:
+        timers = one_off_timers(service, rx, 25)
+        bucket = the_bucket(service)
+        service.clock.set(at("2026-03-01T12:03:05"))  # type: ignore[attr-defined]
+        assert service.worker.handle([bucket]) == {"batchItemFailures": []}
+        assert queued(service) == 1  # the bucket itself (handle() deletes nothing): nothing handed back
+        assert calls_per_timer(rx) == {str(t): 1 for t in timers}
+    for timer_id in timers:
+        [task] = records(timer_id)
+        assert (task.status, task.attempts, task.error) == (task_status.SUCCEEDED, 1, None)

@@ -158,6 +158,33 @@ def test_a_receiver_is_its_host_and_port(url: str, host: str) -> None:
     assert host_of(url) == host
 
 
+def test_a_late_claim_waits_for_room_in_its_own_lane_only_and_goes_once_a_call_of_it_ends(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cap 1, so BACKLOG_ROUNDS (2) callbacks waiting in a lane fill it for late claims.
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    lane, other = Lane("a", "slow:80", retry=False), Lane("b", "fast:80", retry=False)
+    running, waiting = Call(), [Call(), Call()]
+    caller = enter_in_background(lanes, lane, running)
+    assert running.started.wait(5)
+    assert lanes.wait_for_room(lane, timeout=0.0)  # one round waits at most: room
+    for call in waiting:
+        lanes.enter(lane, call.run, call.expire)
+    assert lanes.wait_for_room(other, timeout=0.0)  # another app's lane is not held back
+    assert not lanes.wait_for_room(lane, timeout=0.05)  # two rounds wait and none ends: no room in time
+    got_room = threading.Event()
+    claimer = threading.Thread(target=lambda: lanes.wait_for_room(lane, timeout=10) and got_room.set())
+    claimer.start()
+    assert not got_room.wait(0.1)
+    running.release.set()  # a call of the lane ends: the first waiting one starts, one round is left
+    assert waiting[0].started.wait(5) and got_room.wait(5)
+    for call in waiting:
+        call.release.set()
+    assert waiting[1].started.wait(5)
+    caller.join(5), claimer.join(5)
+    assert not any(call.expired.is_set() for call in waiting)
+
+
 def test_a_lane_that_drains_is_waited_for_and_only_a_stuck_one_hands_back(
         pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
     # One app's herd to a fast receiver: six calls of 0.1 s through a cap of one, a lane wait of
