@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -156,6 +156,31 @@ def test_a_destination_refused_by_policy_does_not_count_against_its_host(monkeyp
 ])
 def test_a_receiver_is_its_host_and_port(url: str, host: str) -> None:
     assert host_of(url) == host
+
+
+def test_callbacks_of_several_apps_waiting_for_one_host_start_oldest_first(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_HOST", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    running = Call()
+    caller = enter_in_background(lanes, Lane("a", "shared:80", retry=False), running)
+    assert running.started.wait(5)
+    order: list[str] = []
+    done = threading.Semaphore(0)
+
+    def call(name: str) -> Callable[[], None]:
+        def run() -> None:
+            order.append(name)
+            done.release()
+        return run
+
+    for name, app in (("b1", "b"), ("a1", "a"), ("b2", "b"), ("c1", "c"), ("a2", "a")):
+        lanes.enter(Lane(app, "shared:80", retry=False), call(name), lambda why: None)
+    running.release.set()
+    for _ in range(5):
+        assert done.acquire(timeout=5)
+    caller.join(5)
+    assert order == ["b1", "a1", "b2", "c1", "a2"]
 
 
 def test_a_late_claim_waits_for_room_in_its_own_lane_only_and_goes_once_a_call_of_it_ends(
