@@ -101,16 +101,18 @@ class Unit:
                  claims: ThreadPoolExecutor, calls: ThreadPoolExecutor, clock: Clock,
                  sleep: Callable[[float], None], rng: random.Random, meter: Meter | None = None,
                  fairness: Fairness | None = None, burst: Burst | None = None, first_attempts: bool = False,
-                 late_claims: ThreadPoolExecutor | None = None) -> None:
+                 late_claims: ThreadPoolExecutor | None = None, waits: ThreadPoolExecutor | None = None) -> None:
         """`first_attempts`: the fires are a bucket's, first attempts with no task record yet
         most likely, claimed by an insert first (TaskRecords.claim). `late_claims`: the few
         threads that claim a bucket's fires as their lanes make room when the process is behind
-        (fairness.Lanes.wait_for_room)."""
+        (fairness.Lanes.wait_for_room). `waits`: the threads on which claimed fires wait for
+        their second (`_wait_then_enter`)."""
         self._fires = fires
         self._first_attempts = first_attempts
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
         self._claims, self._calls, self._clock, self._sleep, self._rng = claims, calls, clock, sleep, rng
         self._late_claims = late_claims or claims
+        self._waits = waits or calls
         self._meter = meter or Meter()
         self._fairness = fairness or Fairness(calls, clock)
         self._burst = burst or Burst(clock)
@@ -225,7 +227,7 @@ class Unit:
             elif inline:  # a single fire: its message's thread waits and calls
                 self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
             else:
-                self._calls.submit(self._wait_and_enter, fire, timer, claim, secrets[fire.app], done)
+                self._waits.submit(self._wait_then_enter, fire, timer, claim, secrets[fire.app], done)
 
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)
@@ -261,6 +263,21 @@ class Unit:
                 elif isinstance(item, Deferred):
                     self._defer(item)
             self._write([item for item in arrived if isinstance(item, Result)])
+
+    def _wait_then_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
+                         done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
+        """On a wait thread: sleep until the fire's second, then hand it to the callback pool. The
+        callback pool's threads never sleep for a second to come: a second's fires are claimed 1-2 s
+        ahead, and while hundreds of them slept on that pool, the callbacks their lanes started
+        (submitted to the same pool) queued behind them until the next second came: whole
+        seconds in which no callback went out."""
+        try:
+            remaining = fire.due_time - self._clock()
+            if remaining > 0:
+                self._sleep(remaining)
+            self._calls.submit(self._wait_and_enter, fire, timer, claim, secrets, done)
+        except BaseException as exc:
+            done.put(exc)
 
     def _wait_and_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
                         done: queue.Queue[Result | Deferred | BaseException | None]) -> None:

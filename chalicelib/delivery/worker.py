@@ -50,6 +50,11 @@ in the fire's lane (chalicelib.delivery.fairness): few, so that a lane that make
 few claims through, not every late bucket's at once; apart from CLAIM_THREADS, so that on-time
 fires never queue behind them."""
 
+WAIT_THREADS = 1024
+"""Claimed fires waiting for their second at once per process (a thread each, asleep): a second's
+fires are claimed 1-2 s ahead, so a few seconds of a busy process's fires. Apart from the
+callback pool (POOL_SIZE), whose threads must be free for the calls that lanes start."""
+
 MESSAGE_THREADS = 1280
 """Messages handled at once per process: the local stack runs up to 64 batches of 10 messages at
 once, and as many more long ones (xtimer_local.poller.Invocations), and every message of them has
@@ -97,6 +102,7 @@ class Worker:
         self._claims = ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim")
         self._late_claims = ThreadPoolExecutor(max_workers=LATE_CLAIM_THREADS, thread_name_prefix="late-claim")
         self._calls = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="fire")
+        self._waits = ThreadPoolExecutor(max_workers=WAIT_THREADS, thread_name_prefix="wait")
         self._signing = signing or SigningSecrets(clock=clock)
         self._meter = meter or Meter()
         self._fairness = Fairness(self._calls, clock, probe_seconds=self._notifier.budget)  # this process's own
@@ -152,7 +158,7 @@ class Worker:
         unit = Unit(fires, tasks=self._tasks, notifier=self._notifier, signing=self._signing,
                     claims=self._claims, calls=self._calls, clock=self._clock, sleep=self._sleep, rng=self._rng,
                     meter=self._meter, fairness=self._fairness, burst=self._burst, first_attempts=bucket,
-                    late_claims=self._late_claims)
+                    late_claims=self._late_claims, waits=self._waits)
         settle = unit.run()
         if bucket:
             return self._settle_bucket(settle)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
 
 from chalicelib.fires import tasks as task_status
 from chalicelib.fires.fire import Fire
+from chalicelib.fires.queue import messages_for
 from chalicelib.storage import aws, models
 from chalicelib.storage.models import TaskModel, TimerModel
 from chalicelib.delivery import burst as bursts
@@ -356,3 +358,39 @@ def test_a_late_bucket_to_a_slow_lane_is_claimed_as_the_lane_makes_room_and_none
     for timer_id in timers:
         [task] = records(timer_id)
         assert (task.status, task.attempts, task.error) == (task_status.SUCCEEDED, 1, None)
+
+
+def test_fires_waiting_for_a_later_second_do_not_hold_back_the_calls_of_a_second_already_due(
+    service: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker with two callback threads: app b's bucket, due in 3 s, is claimed first and its
+    fires wait for their second; then app a's bucket, due now, comes, through a lane of one
+    callback at a time. a's calls are all made before b's second: the fires waiting for a later
+    second sleep on threads of their own, not on the callback pool, whose threads a's lane
+    needs (with them asleep there, a's calls waited for b's second). On the real clock: a fake
+    clock's sleeps return at once, so threads asleep on it take no thread from anybody."""
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    now = int(time.time())
+    later = [make_timer(service, receiver, "0 0 0 1 1 *", name=f"b{n}", app="b") for n in range(4)]
+    due = [make_timer(service, receiver, "0 0 0 1 1 *", name=f"a{n}", app="a") for n in range(3)]
+
+    def bucket(timers: list[int], app: str, second: int) -> dict[str, Any]:
+        fires = [Fire(t, app, second * 1000, int(TimerModel.get(t).generation)) for t in timers]
+        [message] = messages_for(fires)
+        return {"messageId": f"m-{app}", "receiptHandle": f"r-{app}", "body": message.body,
+                "attributes": {"ApproximateReceiveCount": "1"}}
+
+    worker = Worker(notifier=service.worker._notifier, tasks=service.tasks, queue=service.queue,
+                    max_early_seconds=float("inf"), signing=service.signing, pool_size=2)
+    first = threading.Thread(target=worker.handle, args=([bucket(later, "b", now + 3)],))
+    first.start()
+    for timer_id in later:  # b's fires are claimed and wait for their second
+        for _ in range(200):
+            if records(timer_id):
+                break
+            threading.Event().wait(0.01)
+    assert worker.handle([bucket(due, "a", now)]) == {"batchItemFailures": []}
+    first.join(timeout=10)
+    order = [request.header("X-Xtimer-Timer-Id") for request in receiver.received()]
+    assert sorted(order[:3]) == sorted(str(t) for t in due)
+    assert sorted(order[3:]) == sorted(str(t) for t in later)
