@@ -266,18 +266,13 @@ class Unit:
 
     def _wait_then_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
                          done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
-        """On a wait thread: sleep until the fire's second, then hand it to the callback pool. The
-        callback pool's threads never sleep for a second to come: a second's fires are claimed 1-2 s
-        ahead, and while hundreds of them slept on that pool, the callbacks their lanes started
-        (submitted to the same pool) queued behind them until the next second came: whole
-        seconds in which no callback went out."""
-        try:
-            remaining = fire.due_time - self._clock()
-            if remaining > 0:
-                self._sleep(remaining)
-            self._calls.submit(self._wait_and_enter, fire, timer, claim, secrets, done)
-        except BaseException as exc:
-            done.put(exc)
+        """On a wait thread: sleep until the fire's second, then enter its lane from there (a call
+        admitted at once runs on this thread; one that waits is started on the callback pool by
+        the lane). The callback pool's threads never sleep for a second to come: a second's fires
+        are claimed 1-2 s ahead, and while hundreds of them slept on that pool, the callbacks their
+        lanes started (submitted to the same pool) queued behind them until the next second came:
+        whole seconds in which no callback went out."""
+        self._wait_and_enter(fire, timer, claim, secrets, done)
 
     def _wait_and_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
                         done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
