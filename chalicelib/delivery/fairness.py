@@ -177,14 +177,17 @@ class Lanes:
     def has_room(self, lane: Lane) -> bool:
         """Whether fewer than BACKLOG_ROUNDS rounds of the app's cap wait in `lane` now."""
         with self._cond:
-            return self._backlog[lane] < BACKLOG_ROUNDS * config.max_inflight_per_app()
+            return self._room(lane)
+
+    def _room(self, lane: Lane) -> bool:
+        return self._backlog[lane] < BACKLOG_ROUNDS * config.max_inflight_per_app()
 
     def wait_for_room(self, lane: Lane, timeout: float) -> bool:
         """Wait until `has_room(lane)`, at most `timeout` seconds; whether it has (see the
         module's docstring)."""
         deadline = self._monotonic() + timeout
         with self._cond:
-            while self._backlog[lane] >= BACKLOG_ROUNDS * config.max_inflight_per_app():
+            while not self._room(lane):
                 left = deadline - self._monotonic()
                 if left <= 0:
                     return False

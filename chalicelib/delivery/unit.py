@@ -106,7 +106,7 @@ class Unit:
         most likely, claimed by an insert first (TaskRecords.claim). `late_claims`: the few
         threads that claim a bucket's fires as their lanes make room when the process is behind
         (fairness.Lanes.wait_for_room). `waits`: the threads on which claimed fires wait for
-        their second (`_wait_then_enter`)."""
+        their second and enter their lane (never the callback pool's: see worker.WAIT_THREADS)."""
         self._fires = fires
         self._first_attempts = first_attempts
         self._tasks, self._notifier, self._signing = tasks, notifier, signing
@@ -227,7 +227,7 @@ class Unit:
             elif inline:  # a single fire: its message's thread waits and calls
                 self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
             else:
-                self._waits.submit(self._wait_then_enter, fire, timer, claim, secrets[fire.app], done)
+                self._waits.submit(self._wait_and_enter, fire, timer, claim, secrets[fire.app], done)
 
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)
@@ -263,16 +263,6 @@ class Unit:
                 elif isinstance(item, Deferred):
                     self._defer(item)
             self._write([item for item in arrived if isinstance(item, Result)])
-
-    def _wait_then_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
-                         done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
-        """On a wait thread: sleep until the fire's second, then enter its lane from there (a call
-        admitted at once runs on this thread; one that waits is started on the callback pool by
-        the lane). The callback pool's threads never sleep for a second to come: a second's fires
-        are claimed 1-2 s ahead, and while hundreds of them slept on that pool, the callbacks their
-        lanes started (submitted to the same pool) queued behind them until the next second came:
-        whole seconds in which no callback went out."""
-        self._wait_and_enter(fire, timer, claim, secrets, done)
 
     def _wait_and_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
                         done: queue.Queue[Result | Deferred | BaseException | None]) -> None:

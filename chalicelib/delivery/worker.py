@@ -51,9 +51,11 @@ few claims through, not every late bucket's at once; apart from CLAIM_THREADS, s
 fires never queue behind them."""
 
 WAIT_THREADS = 1024
-"""Claimed fires waiting for their second at once per process (a thread each, asleep): a second's
-fires are claimed 1-2 s ahead, so a few seconds of a busy process's fires. Apart from the
-callback pool (POOL_SIZE), whose threads must be free for the calls that lanes start."""
+"""Claimed fires waiting for their second at once per process (a thread each, asleep), then
+entering their lane from it (a call admitted at once runs there, so calls in flight are bounded
+by the lanes' caps, not by POOL_SIZE alone). A second's fires are claimed 1-2 s ahead; while
+hundreds slept on the callback pool, the calls their lanes started there queued behind them until
+the next second (whole seconds with no callback sent), so the callback pool never sleeps."""
 
 MESSAGE_THREADS = 1280
 """Messages handled at once per process: the local stack runs up to 64 batches of 10 messages at
