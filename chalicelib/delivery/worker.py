@@ -36,8 +36,9 @@ from chalicelib.observability.meter import Meter
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 256
-"""Callbacks made at once per process (bounded parallelism). Ten full buckets, one Lambda batch,
-are 250 first attempts: all of them start at once (chalicelib.fires.queue.BUCKET_SIZE)."""
+"""The callback pool: threads for the calls a lane starts when it has room again (a call admitted
+at once runs on its fire's wait thread, WAIT_THREADS; the lanes' caps bound the calls in flight).
+Ten full buckets, one Lambda batch, are 250 first attempts (chalicelib.fires.queue.BUCKET_SIZE)."""
 
 CLAIM_THREADS = 32
 """Claims in flight at once per process: a bucket's claims are short DynamoDB writes, and moto
