@@ -55,11 +55,40 @@ class _PolicyConnect:
             self, f"Failed to establish a new connection: {last_error}") from last_error
 
 
-class PolicyHTTPConnection(_PolicyConnect, HTTPConnection):
+class _OneWrite:
+    """Mixin for urllib3 connections: a request's head and body leave in one write.
+
+    urllib3 writes a request's header block and then its body, two `sendall`s (and, on an open
+    connection, two TCP segments for the receiver to wake up for). A callback is small (its body
+    at most chalicelib.api.limits.MAX_BODY_BYTES), and a second's herd of them is bound by the
+    sender's CPU, so the parts of one request are gathered and written once."""
+
+    _gathered: list[bytes] | None = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **options: Any) -> None:
+        self._gathered = []
+        try:
+            super().request(method, url, body=body, headers=headers, **options)  # type: ignore[misc]
+        finally:
+            gathered, self._gathered = self._gathered, None
+        if gathered:  # (a request that failed on its way sends nothing: its error is raised above)
+            super().send(b"".join(gathered))  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        if self._gathered is not None and isinstance(data, bytes):
+            self._gathered.append(data)
+            return
+        if self._gathered:  # something unusual (a file-like body): what was gathered goes first
+            gathered, self._gathered = self._gathered, []
+            super().send(b"".join(gathered))  # type: ignore[misc]
+        super().send(data)  # type: ignore[misc]
+
+
+class PolicyHTTPConnection(_OneWrite, _PolicyConnect, HTTPConnection):
     pass
 
 
-class PolicyHTTPSConnection(_PolicyConnect, HTTPSConnection):
+class PolicyHTTPSConnection(_OneWrite, _PolicyConnect, HTTPSConnection):
     pass
 
 
