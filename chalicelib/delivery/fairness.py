@@ -153,10 +153,12 @@ class Lanes:
             return {"apps": dict(+self._apps), "hosts": dict(+self._hosts), "retries": self._retries,
                     "waiting": len(self._waiting)}
 
-    def enter(self, lane: Lane, run: Callable[[], None], expire: Callable[[str], None]) -> None:
-        """Run `run` on this thread now if `lane` has room; else leave it waiting (this thread
-        returns at once): `run` starts on the pool once there is room, or `expire(why)` is called
-        after the lane wait. `run` must not raise; exactly one of the two is called."""
+    def enter(self, lane: Lane, run: Callable[[], None], expire: Callable[[str], None], *,
+              inline: bool = True) -> None:
+        """Run `run` now if `lane` has room, on this thread (`inline`) or else on the pool; else
+        leave it waiting (this thread returns at once): `run` starts on the pool once there is
+        room, or `expire(why)` is called after the lane wait. `run` must not raise; exactly one
+        of the two is called."""
         with self._cond:
             why = self._full(lane)
             if why is None:
@@ -169,8 +171,10 @@ class Lanes:
                 if now + wait < self._janitor_wakes_at:  # else it wakes in time: a herd's hundreds
                     self._cond.notify_all()              # of waits do not each wake it to rescan
                 return
-        if why is None:
+        if why is None and inline:
             self._run(lane, run)
+        elif why is None:
+            self._pool.submit(self._run, lane, run)
         else:
             expire(why)
 
@@ -212,17 +216,23 @@ class Lanes:
     def _release(self, lane: Lane) -> None:
         """A call ended: start the waiting callbacks that fit now, first come first. Once a lane is
         found full it stays full for the rest of the scan (admitting only adds to the counts), so
-        a herd's hundreds of waiting callbacks of one lane cost one check per release, not one each."""
+        a herd's hundreds of waiting callbacks of one lane cost one check per release, not one each;
+        and once every lane that has callbacks waiting is full, the scan stops (the rest of the
+        list is kept as it is), so a release costs the same whether 3 or 300 callbacks wait."""
         started: list[_Waiting] = []
         with self._cond:
             self._give(lane)
             if self._waiting:
                 caps = _Caps.now()
+                lanes_waiting = len(self._backlog)
                 full: set[Lane] = set()
                 still: list[_Waiting] = []
-                for waiting in self._waiting:
+                for index, waiting in enumerate(self._waiting):
                     if waiting.lane in full or self._full(waiting.lane, caps) is not None:
                         full.add(waiting.lane)
+                        if len(full) >= lanes_waiting:  # nothing further can start now
+                            still.extend(self._waiting[index:])
+                            break
                         still.append(waiting)
                     else:
                         self._take(waiting.lane)

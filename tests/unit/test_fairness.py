@@ -183,6 +183,29 @@ def test_callbacks_of_several_apps_waiting_for_one_host_start_oldest_first(
     assert order == ["b1", "a1", "b2", "c1", "a2"]
 
 
+def test_a_call_behind_many_of_a_full_lane_starts_when_its_own_lane_makes_room(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    a_running, b_running, b_next = Call(), Call(), Call()
+    lane_a, lane_b = Lane("a", "shared:80", retry=False), Lane("b", "shared:80", retry=False)
+    callers = [enter_in_background(lanes, lane_a, a_running), enter_in_background(lanes, lane_b, b_running)]
+    assert a_running.started.wait(5) and b_running.started.wait(5)
+    a_waiting = [Call() for _ in range(50)]
+    for call in a_waiting:  # app a's herd waits first, its lane full
+        lanes.enter(lane_a, call.run, call.expire)
+    lanes.enter(lane_b, b_next.run, b_next.expire)  # then one of app b, behind all of them
+    b_running.release.set()
+    assert b_next.started.wait(5)  # its lane has room now: it starts, a's herd notwithstanding
+    assert not any(call.started.is_set() for call in a_waiting) and lanes.in_flight()["waiting"] == 50
+    a_running.release.set()
+    assert a_waiting[0].started.wait(5) and lanes.in_flight()["waiting"] == 49  # then a's, oldest first
+    for call in [b_next, *a_waiting]:
+        call.release.set()
+    for caller in callers:
+        caller.join(5)
+
+
 def test_a_late_claim_waits_for_room_in_its_own_lane_only_and_goes_once_a_call_of_it_ends(
         pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
     # Cap 1, so BACKLOG_ROUNDS (2) callbacks waiting in a lane fill it for late claims.
