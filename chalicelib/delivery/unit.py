@@ -19,6 +19,7 @@ circuit, fires failed for good) is handed back in a Settle; the worker decides h
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import random
@@ -214,24 +215,29 @@ class Unit:
         def lane_of(fire: Fire, timer: TimerModel) -> fairness.Lane:
             return fairness.Lane(fire.app, fairness.host_of(timer.notify.url), retry=False)
 
+        ready: queue.Queue[tuple[Fire, TimerModel, Claim] | None] = queue.Queue()  # for the unit's waiter
+
         def claim_then_call(fire: Fire, timer: TimerModel, inline: bool, gate_until: float | None = None) -> None:
+            claim: Claim | None = None
             try:
                 if gate_until is not None:  # the process is behind: claimed only as the fire's lane makes room
                     lanes.wait_for_room(lane_of(fire, timer), gate_until - time.monotonic())
                 claim = self._claim(fire)
             except BaseException as exc:
                 done.put(exc)
-                return
-            if claim is None:
-                done.put(None)
-            elif inline:  # a single fire: its message's thread waits and calls
-                self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
             else:
-                self._waits.submit(self._wait_and_enter, fire, timer, claim, secrets[fire.app], done)
+                if claim is None:
+                    done.put(None)
+                elif inline:  # a single fire: its message's thread waits and calls
+                    self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
+                    return
+            if not inline:
+                ready.put(None if claim is None else (fire, timer, claim))
 
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)
         else:
+            self._waits.submit(self._wait_in_order, ready, len(live), secrets, done)
             now = self._clock()
             late = all(fire.due_time <= now for fire, _ in live)
             gate_until = time.monotonic() + LATE_CLAIM_WAIT_SECONDS  # for the whole unit, not each fire
@@ -264,11 +270,44 @@ class Unit:
                     self._defer(item)
             self._write([item for item in arrived if isinstance(item, Result)])
 
+    def _wait_in_order(self, ready: queue.Queue[tuple[Fire, TimerModel, Claim] | None], expected: int,
+                       secrets: dict[str, tuple[str, ...]],
+                       done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
+        """The unit's one waiter: takes its fires as their claims come in (None: a fire not
+        claimed, `expected` in all), waits for each one's second, earliest first, and enters it
+        into its lane, its call to run on the callback pool. One thread per bucket, not one per
+        fire: 300 threads asleep until the same instant all woke at once and fought over the
+        GIL, taking a third of the herd's CPU (docs/benchmarks.md)."""
+        pending: list[tuple[float, int, tuple[Fire, TimerModel, Claim]]] = []  # a heap, by due time
+        taken = 0
+        try:
+            while taken < expected or pending:
+                while taken < expected:  # everything claimed by now; block only with nothing to wait for
+                    try:
+                        item = ready.get_nowait() if pending else ready.get()
+                    except queue.Empty:
+                        break
+                    taken += 1
+                    if item is not None:
+                        heapq.heappush(pending, (item[0].due_time, taken, item))
+                if not pending:
+                    continue
+                remaining = pending[0][0] - self._clock()
+                if remaining > 0:  # (a bucket's fires share their due time: none claimed meanwhile is due sooner)
+                    self._sleep(remaining)
+                fire, timer, claim = heapq.heappop(pending)[2]
+                self._wait_and_enter(fire, timer, claim, secrets[fire.app], done, inline=False)
+        except BaseException as exc:  # every fire not entered still owes the unit one item
+            log.error("a unit's waiter crashed: %r", exc)
+            for _ in range(len(pending) + expected - taken):
+                done.put(exc)
+
     def _wait_and_enter(self, fire: Fire, timer: TimerModel, claim: Claim, secrets: tuple[str, ...],
-                        done: queue.Queue[Result | Deferred | BaseException | None]) -> None:
-        """Wait for the fire's second, then call through its host's breaker and its lane; exactly
-        one item for the fire goes into `done`. From its second until its call starts (or it is
-        refused or handed back) it counts as due in the process's Burst."""
+                        done: queue.Queue[Result | Deferred | BaseException | None], *, inline: bool = True) -> None:
+        """Wait for the fire's second, then call through its host's breaker and its lane (on this
+        thread if `inline`, else on the callback pool); exactly one item for the fire goes into
+        `done`. From its second until its call is answered (or it is refused or handed back) it
+        counts as due in the process's Burst."""
         ticket: bursts.Ticket | None = None
         try:
             remaining = fire.due_time - self._clock()
@@ -285,17 +324,21 @@ class Unit:
                 return
 
             def run() -> None:
-                due.sent()
                 try:
-                    done.put(self._call(fire, timer, claim, secrets, host))
+                    result = self._call(fire, timer, claim, secrets, host)
                 except BaseException as exc:  # a crash mid-call: its fire stays claimed until the lease ends
+                    due.sent()
                     done.put(exc)
+                    return
+                due.sent()  # answered: until then the request may still be on its way (bursts)
+                done.put(result)
 
             def expire(why: str) -> None:
                 due.sent()
                 done.put(Deferred(fire, claim, why))
 
-            self._fairness.lanes.enter(fairness.Lane(fire.app, host, retry=claim.attempt > 1), run, expire)
+            self._fairness.lanes.enter(fairness.Lane(fire.app, host, retry=claim.attempt > 1), run, expire,
+                                       inline=inline)
         except BaseException as exc:
             if ticket is not None:
                 ticket.sent()
