@@ -5,7 +5,8 @@ has callbacks to send at once, and the first of them soon have outcomes to write
 BatchWriteItem costs the worker botocore's serialising and parsing (and the local stack's moto
 its work, on the same two cores): written at once, they take the CPU the remaining callbacks of
 the second are waiting for, and make those late. So a unit holds its outcome writes while a
-callback of the process is due and not yet sent and its second began less than FRESH_SECONDS
+callback of the process is due and not yet answered (a call started may still be building and
+sending its request) and its second began less than FRESH_SECONDS
 ago, up to HOLD_SECONDS after the first outcome waited: writes are not urgent (a fire's claim
 already stops a second call), callbacks on their second are. Callbacks already late are a
 backlog, not a herd: holding writes for them only slowed a saturated worker.

@@ -8,9 +8,11 @@
    pool; a fire done already is dropped, one held by a live claim elsewhere is left for later;
    when the process is behind (the bucket late, or its lane backed up), a bucket's fires are
    claimed on the late-claim pool as their lane makes room, so the backlog waits unclaimed;
-4. as soon as a fire is claimed, a wait thread (never a callback pool thread) waits for its
-   second and calls through the fire's lane and its host's breaker (chalicelib.delivery.fairness);
-   so no fire waits for another's claim, and a slow or dead receiver holds back no other app's fires;
+4. as soon as a fire is claimed, it goes to the unit's one waiter (a thread of the worker's wait
+   pool, never of the callback pool), which waits for the bucket's second and enters each fire
+   into its lane and its host's breaker (chalicelib.delivery.fairness), its call to run on the
+   callback pool; so no fire waits for another's claim, and a slow or dead receiver holds back
+   no other app's fires; a single fire's message thread waits and calls itself;
 5. write the outcomes as they come in, in batches (TaskRecords.record_many), once the process
    has no callback due and unsent (chalicelib.delivery.burst): a second's herd goes out first.
 

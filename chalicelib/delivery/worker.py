@@ -36,9 +36,10 @@ from chalicelib.observability.meter import Meter
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 256
-"""The callback pool: threads for the calls a lane starts when it has room again (a call admitted
-at once runs on its fire's wait thread, WAIT_THREADS; the lanes' caps bound the calls in flight).
-Ten full buckets, one Lambda batch, are 250 first attempts (chalicelib.fires.queue.BUCKET_SIZE)."""
+"""The callback pool: threads for the calls of buckets (their waiters hand each admitted call
+here) and the calls a lane starts when it has room again; the lanes' caps bound the calls in
+flight. A single fire's call runs on its message's thread. Ten full buckets, one Lambda batch,
+are 250 first attempts (chalicelib.fires.queue.BUCKET_SIZE)."""
 
 CLAIM_THREADS = 32
 """Claims in flight at once per process: a bucket's claims are short DynamoDB writes, and moto
@@ -52,11 +53,11 @@ few claims through, not every late bucket's at once; apart from CLAIM_THREADS, s
 fires never queue behind them."""
 
 WAIT_THREADS = 1024
-"""Claimed fires waiting for their second at once per process (a thread each, asleep), then
-entering their lane from it (a call admitted at once runs there, so calls in flight are bounded
-by the lanes' caps, not by POOL_SIZE alone). A second's fires are claimed 1-2 s ahead; while
-hundreds slept on the callback pool, the calls their lanes started there queued behind them until
-the next second (whole seconds with no callback sent), so the callback pool never sleeps."""
+"""Units waiting for their second at once per process: a bucket's waiter (a thread, asleep) takes
+its fires as they are claimed, 1-2 s ahead, and at their second enters each into its lane, whose
+call then runs on the callback pool (POOL_SIZE). One waiter per bucket, not per fire: 300 threads
+waking at the same instant fought over the GIL for a third of a herd's CPU. Never the callback
+pool's threads: while hundreds slept there, the calls their lanes started queued behind them."""
 
 MESSAGE_THREADS = 1280
 """Messages handled at once per process: the local stack runs up to 64 batches of 10 messages at

@@ -72,6 +72,19 @@ def test_a_bucket_delivered_twice_calls_each_fire_once(service: Services, receiv
     assert all([t.status for t in records(timer_id)] == [task_status.SUCCEEDED] for timer_id in timers)
 
 
+def test_a_buckets_fires_wait_for_their_second_together_and_are_called_on_the_callback_pool(
+    service: Services, receiver: Receiver
+) -> None:
+    """One waiter per bucket (chalicelib.delivery.unit): a herd's hundreds of fires must not each
+    sleep on a thread of their own until the same instant, all to wake at once."""
+    timers = one_off_timers(service, receiver, 25)
+    bucket = the_bucket(service)
+    worker = service.worker
+    assert worker.handle([bucket]) == {"batchItemFailures": []}
+    assert calls_per_timer(receiver) == {str(t): 1 for t in timers}
+    assert len(worker._waits._threads) == 1  # type: ignore[attr-defined]
+
+
 def test_two_workers_with_the_same_bucket_at_once_call_each_fire_once(
     service: Services, receiver: Receiver
 ) -> None:
