@@ -72,7 +72,7 @@ def test_a_bucket_delivered_twice_calls_each_fire_once(service: Services, receiv
     assert all([t.status for t in records(timer_id)] == [task_status.SUCCEEDED] for timer_id in timers)
 
 
-def test_a_buckets_fires_wait_for_their_second_together_and_are_called_on_the_callback_pool(
+def test_a_buckets_fires_wait_for_their_second_on_one_thread(
     service: Services, receiver: Receiver
 ) -> None:
     """One waiter per bucket (chalicelib.delivery.unit): a herd's hundreds of fires must not each
