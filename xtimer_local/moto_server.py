@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from chalicelib import heap
 from xtimer_local import patches
 
 log = logging.getLogger("xtimer.local")
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a clear line for the parent's log, not a traceback
         print(f"moto could not start: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)
+    heap.freeze_startup()  # moto's start-up lives as long as the process (chalicelib.heap)
     print("ready", flush=True)
     try:
         sys.stdin.read()  # until the parent closes it, or is gone

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from chalicelib import heap
 from xtimer_local.moto_child import MotoChild
 from xtimer_local.stopping import Stopping, StoppableSleep
 
@@ -150,6 +151,7 @@ class LocalStack:
             log.info("callbacks to loopback addresses are refused, as on a deployed stage "
                      "(XTIMER_ALLOW_LOOPBACK_CALLBACKS=false)")
         log.info("API on %s (try %s/health; metrics on %s/metrics)", self.api_url, self.api_url, self.api_url)
+        heap.freeze_startup()  # what is built by now lives as long as the stack (chalicelib.heap)
 
     def _development_key(self) -> str | None:
         """With authentication on (XTIMER_AUTH=required), a key for the app XTIMER_DEV_APP (demo)."""
