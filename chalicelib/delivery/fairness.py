@@ -174,7 +174,7 @@ class Lanes:
         if why is None and inline:
             self._run(lane, run)
         elif why is None:
-            self._pool.submit(self._run, lane, run)
+            self._start(lane, run, expire)
         else:
             expire(why)
 
@@ -206,6 +206,17 @@ class Lanes:
                 del self._backlog[w.lane]
         if waiting:
             self._drained.notify_all()
+
+    def _start(self, lane: Lane, run: Callable[[], None], expire: Callable[[str], None]) -> None:
+        """Start an admitted call on the pool. Once the pool is shut down (the process stops) the
+        call is handed back instead, its room given back: else its fire would wait for an
+        answer that never comes, and the thread that found it room (the janitor) would die."""
+        try:
+            self._pool.submit(self._run, lane, run)
+        except RuntimeError:  # "cannot schedule new futures after shutdown"
+            with self._cond:
+                self._give(lane)
+            expire("the worker is stopping")
 
     def _run(self, lane: Lane, run: Callable[[], None]) -> None:
         try:
@@ -240,7 +251,7 @@ class Lanes:
                 self._waiting = still
                 self._left(started)
         for waiting in started:
-            self._pool.submit(self._run, waiting.lane, waiting.run)
+            self._start(waiting.lane, waiting.run, waiting.expire)
 
     def _full(self, lane: Lane, caps: _Caps | None = None) -> str | None:
         """Why `lane` has no room now (None: it has). Called with the lock held."""
@@ -310,7 +321,7 @@ class Lanes:
                     self._cond.wait(None if soonest is None else max(0.001, soonest - now))
                     self._janitor_wakes_at = float("-inf")  # awake: it rescans before its next wait
             for waiting in started:
-                self._pool.submit(self._run, waiting.lane, waiting.run)
+                self._start(waiting.lane, waiting.run, waiting.expire)
             for waiting, why in zip(expired, reasons):
                 waiting.expire(why)
 

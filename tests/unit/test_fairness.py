@@ -303,3 +303,22 @@ def test_a_parked_fire_is_noted_once_per_open_period() -> None:
     assert breakers.refuse("dead:80") is None
     breakers.record("dead:80", TIMEOUT)  # the probe failed: a new open period
     assert breakers.first_notice("dead:80", "f1")
+
+
+def test_a_waiting_call_is_handed_back_with_its_room_when_the_pool_has_shut_down(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    pool = ThreadPoolExecutor(max_workers=2)
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    running, waiting = Call(), Call()
+    lane = Lane("a", "slow:80", retry=False)
+    lanes.enter(lane, running.run, running.expire, inline=False)
+    assert running.started.wait(5)
+    lanes.enter(lane, waiting.run, waiting.expire)  # waits for the running call's room
+    pool.shutdown(wait=False)  # the process stops while a call is still in flight
+    running.release.set()  # its end finds the waiting one room: the pool takes nothing any more
+
+    assert waiting.expired.wait(5) and waiting.why == "the worker is stopping"
+    assert not waiting.started.is_set()
+    assert lanes.in_flight() == {"apps": {}, "hosts": {}, "retries": 0, "waiting": 0}
+    pool.shutdown(wait=True)
