@@ -1,7 +1,7 @@
 """The whole service on one machine: embedded AWS (moto), the API, the minute tick and the worker.
 
 Every part runs the very handler the Lambda functions run (app.tick, app.worker, the routes);
-only the triggers are emulated: a thread that ticks once a minute (at second 30) instead of
+only the triggers are emulated: a thread that ticks at each minute boundary instead of
 EventBridge, long-polling threads instead of Lambda's SQS event source mapping.
 """
 from __future__ import annotations
@@ -65,15 +65,10 @@ def scheduled_event(now: float) -> dict[str, Any]:
 
 
 class TickLoop(threading.Thread):
-    """Calls the tick handler right away and then at second `offset` of every minute.
-
-    Not at second 0: that is when schedules pile up (300 timers on `0 * * * * *`), and on one
-    machine the tick's queries, sends and cursor writes took CPU and moto's time from that
-    second's callbacks. The tick's windows are whole minutes (chalicelib.scheduling.tick), so
-    any second of the minute does, as EventBridge's rate(1 minute) keeps no set second either."""
+    """Calls the tick handler right away and then just after every minute boundary."""
 
     def __init__(self, handler: Callable[[dict[str, Any], Any], Any], stop: threading.Event,
-                 offset: float = 30.0) -> None:
+                 offset: float = 0.05) -> None:
         super().__init__(name="tick", daemon=True)
         self._handler = handler
         self._stop_event = stop
@@ -88,14 +83,8 @@ class TickLoop(threading.Thread):
                 return
             except Exception:
                 log.exception("tick failed; the next one catches up")
-            now = time.time()
-            self._stop_event.wait(max(0.0, next_tick(now, self._offset) - now))
-
-
-def next_tick(now: float, offset: float) -> float:
-    """The first instant after `now` at second `offset` of a minute."""
-    at = now // 60 * 60 + offset
-    return at if at > now else at + 60
+            next_minute = (int(time.time()) // 60 + 1) * 60 + self._offset
+            self._stop_event.wait(max(0.0, next_minute - time.time()))
 
 
 @dataclass
