@@ -229,15 +229,16 @@ class Unit:
                     done.put(None)
             except BaseException as exc:
                 done.put(exc)
-            if not inline and claim is not None and fire.due_time <= self._clock():
+            if inline:  # a single fire: its message's thread waits and calls
+                if claim is not None:
+                    self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
+            elif claim is not None and fire.due_time <= self._clock():
                 # due already (a late claim): entered from here at once, so that it counts in its
                 # lane's backlog before the next gated claim asks the lane for room
                 ready.put(None)  # (the unit's waiter counts every fire, claimed or not)
                 self._wait_and_enter(fire, timer, claim, secrets[fire.app], done, inline=False)
-            elif not inline:
+            else:
                 ready.put(None if claim is None else (fire, timer, claim))
-            elif claim is not None:  # a single fire: its message's thread waits and calls
-                self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
 
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)
