@@ -4,10 +4,17 @@ The clock is injected: the worker "waits" for each fire time on it, so no test s
 """
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from chalicelib.fires import tasks as task_status
-from chalicelib.storage.models import TimerModel
+from chalicelib.fires.queue import FireQueue
+from chalicelib.scheduling.tick import Tick
+from chalicelib.storage import aws
+from chalicelib.storage.models import DUE_SHARDS, TimerModel
+from chalicelib.timers import store
 from chalicelib.wiring import Services
 from tests.support.fake_clock import FakeClock, at
 from tests.support.pipeline import dead_letters, deliver, fire_times, make_timer, queued, records
@@ -204,3 +211,38 @@ def test_queueing_ten_minutes_ahead_writes_a_minutely_timers_cursor_once_per_win
     # and 12:19 (to 12:29)
     assert [m + 1 for m, n in enumerate(moved) if n] == [1, 10, 19]
     assert fire_times(receiver) == [f"2026-03-01T12:{m:02d}:00Z" for m in range(1, 29)]
+
+
+class RecordingSqs:
+    """The real (moto) SQS client; keeps the fire time of every message sent, in send order."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(aws.sqs(), name)
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.sent += [json.loads(e["MessageBody"])["fireMs"] for e in Entries]
+        return aws.sqs().send_message_batch(QueueUrl=QueueUrl, Entries=Entries)
+
+
+def test_a_tick_queues_the_soonest_fires_of_every_shard_first(
+    service: Services, receiver: Receiver, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick slower than its lead (10,000 timers on the local stack) is then late on the last
+    seconds of its window, not on the first seconds of the last shard it reads."""
+    ids = iter(range(1, 17))  # shards 1..7, 0, 1..7, 0: the higher a timer's shard, the sooner it fires
+    monkeypatch.setattr(store, "new_timer_id", lambda now_ms: next(ids))
+    for n in range(1, 17):
+        make_timer(service, receiver, f"{16 - n} 3 12 * * *", name=f"t{n}")  # once, at 12:03:(16 - n)
+    assert {int(TimerModel.get(n).due_shard) for n in range(1, 17)} == set(range(DUE_SHARDS))
+    sqs = RecordingSqs()
+    tick = Tick(queue=FireQueue(client=lambda: sqs, clock=clock, sleep=clock.sleep, max_delay_seconds=0),
+                clock=clock, page=3)  # six pages: each one sent before the next is read
+    clock.set(at("2026-03-01T12:02:00"))
+    report = tick.run()
+    assert (report.enqueued, report.errors) == (16, [])
+    assert sqs.sent == sorted(sqs.sent) and len(set(sqs.sent)) == 16
+    deliver(service)
+    assert fire_times(receiver) == [f"2026-03-01T12:03:{s:02d}Z" for s in range(16)]
