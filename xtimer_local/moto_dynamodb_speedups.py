@@ -24,6 +24,13 @@ change from one request to the next:
   update creates nothing) and once against the item just created from the key, which differs
   from it by the key attributes only. When the expression names no key attribute, both give the
   same tree, and the second is the first's (`_ValidatedOnce`); when it does, moto validates again;
+- **an index's projection**: a Query on an index with an INCLUDE or KEYS_ONLY projection
+  (the tick's query of the due index) projects each item it returns, and moto converted the
+  whole item to plain JSON once per projected attribute: 17 conversions of every timer for the
+  due index's 17 attributes (in process, 3.8 of the 8.7 s of CPU a tick of 1,000 due timers
+  spent on its main thread, cProfile). When every projected path is a plain top-level name,
+  `_project_by_name` converts those attributes only, once each; a nested path or a list index
+  is left to moto's own projection;
 - **the validator's dispatch**: each of the ten passes over the update's tree rebuilt its
   processing map (a dict of bound methods) twice per node. It is built once per pass (its
   effect alone was not measured: within the noise of bench.moto_cost on a shared machine).
@@ -165,6 +172,22 @@ def _copy_tree(value: Any, memo: Any = None) -> Any:
     return copy.deepcopy(value, memo)
 
 
+def _project_by_name(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.dynamodb.models.dynamo_type import Item, deserializer, serializer
+
+    @functools.wraps(original)
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        names: dict[str, None] = {}  # ordered and unique, as moto's merge of the projections leaves them
+        for path in projection_expressions:
+            if len(path) != 1 or "[" in path[0]:
+                return original(self, projection_expressions)
+            names[path[0]] = None
+        result = {name: deserializer.deserialize(self.attrs[name].to_regular_json())
+                  for name in names if name in self.attrs}
+        return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=serializer.serialize(result)["M"])
+    return project
+
+
 def _map_once(self: Any) -> dict[type, Callable[[Any], Any]]:
     processing = self.__dict__.get("_xtimer_map")
     if processing is None:
@@ -180,6 +203,7 @@ def apply() -> bool:
         return True
     import moto
     from moto.core import serialize
+    from moto.dynamodb.models import dynamo_type
     from moto.dynamodb.parsing import ast_nodes, expressions, validators
     from moto.moto_server import werkzeug_app
 
@@ -193,6 +217,10 @@ def apply() -> bool:
     require(ast_nodes.DepthFirstTraverser, "process", ("self", "node"))
     require(ast_nodes.DepthFirstTraverser, "_processing_map", ("self",))
     require(validators, "deepcopy", ("x", "memo", "_nil"))
+    require(dynamo_type.Item, "project", ("self", "projection_expressions"))
+    require(dynamo_type.Item, "__init__", ("self", "hash_key", "range_key", "attrs"))
+    require(dynamo_type, "deserializer")
+    require(dynamo_type, "serializer")
     require(validators.Validator, "validate", ("self",))
     require(validators.Validator, "__init__", ("self", "expression", "expression_attribute_names",
                                                "expression_attribute_values", "item", "table"))
@@ -225,6 +253,8 @@ def apply() -> bool:
     update_validator.__init__ = __init__  # type: ignore[method-assign]
     update_validator.validate = validate  # type: ignore[method-assign]
 
+    dynamo_type.Item.project = _project_by_name(dynamo_type.Item.project)  # type: ignore[method-assign]
+
     traverser = ast_nodes.DepthFirstTraverser
 
     def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
@@ -242,6 +272,7 @@ def apply() -> bool:
     traverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
     traverser.process = process  # type: ignore[method-assign]
     _applied = True
-    log.info("moto %s: DynamoDB speed-ups applied (serialisation, backend lookup, update expressions)",
+    log.info("moto %s: DynamoDB speed-ups applied (serialisation, backend lookup, update expressions, "
+             "index projections)",
              moto.__version__)
     return True
