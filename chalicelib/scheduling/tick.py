@@ -7,7 +7,8 @@ is then late on the last seconds of its window, not on every shard's first.
 
 For each due timer it migrates the window (chalicelib.scheduling.migrator), sends the fires
 (the fires of one second grouped into bucket messages, chalicelib.fires.queue), and only then
-moves the timer's cursor forward with a conditional write. That order is what makes it safe to run twice or concurrently:
+moves the timer's cursor forward with a conditional write. That order is what makes it safe
+to run twice or concurrently:
 
 - a crash after sending and before moving the cursor sends those fires again next time;
 - two ticks racing both send, one cursor write wins;
