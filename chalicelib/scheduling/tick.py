@@ -1,6 +1,6 @@
 """The tick: once a minute, find the timers with fires in the coming window and enqueue them.
 
-It reads only the due index, one query per shard for `next_fire < window_end`, so its work
+It reads only the due index, one query per shard for `next_fire < due_before`, so its work
 follows the number of fires due, not the number of timers. The shards' answers are merged by
 cursor, soonest first: a tick that runs longer than its lead (10,000 timers on the local stack)
 is then late on the last seconds of its window, not on every shard's first.
