@@ -14,8 +14,8 @@ out a little, never sent back.
 
 When a process is behind (a bucket's second passed before its fires were claimed, or a lane
 already has BACKLOG_ROUNDS rounds of its app's cap waiting), a bucket's fire is claimed only
-while fewer than that wait in its lane (`wait_for_room`), on a few threads of their own
-(chalicelib.delivery.worker): a process that
+while fewer than that wait in its lane (`wait_for_room`), on threads of their own
+(chalicelib.delivery.worker.LATE_CLAIM_THREADS): a process that
 claims faster than it can call (a bucket's claim is one cheap write) would otherwise fill its
 lanes with claimed fires that wait there until they are handed back, each hand-back costing a
 claim release, a message and a claim again. Unclaimed, the backlog waits in the queue and in
