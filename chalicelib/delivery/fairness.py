@@ -15,7 +15,9 @@ out a little, never sent back.
 When a process is behind (a bucket's second passed before its fires were claimed, or a lane
 already has BACKLOG_ROUNDS rounds of its app's cap waiting), a bucket's fire is claimed only
 while fewer than that wait in its lane (`wait_for_room`), on threads of their own
-(chalicelib.delivery.worker.LATE_CLAIM_THREADS): a process that
+(chalicelib.delivery.worker.LATE_CLAIM_THREADS). The room a claim is let through for stays held
+for it (`release_room`) until its fire is in the lane: so the threads waiting on one lane take
+its room one by one, not all at once as soon as one fire leaves. A process that
 claims faster than it can call (a bucket's claim is one cheap write) would otherwise fill its
 lanes with claimed fires that wait there until they are handed back, each hand-back costing a
 claim release, a message and a claim again. Unclaimed, the backlog waits in the queue and in
@@ -139,6 +141,7 @@ class Lanes:
         self._cond = threading.Condition(lock)  # the janitor waits on it
         self._drained = threading.Condition(lock)  # `wait_for_room` waits on it
         self._backlog: Counter[Lane] = Counter()  # callbacks waiting, per lane
+        self._held: Counter[Lane] = Counter()  # room held for late claims on their way (`wait_for_room`)
         self._apps: Counter[str] = Counter()
         self._hosts: Counter[str] = Counter()
         self._retries = 0
@@ -179,16 +182,19 @@ class Lanes:
             expire(why)
 
     def has_room(self, lane: Lane) -> bool:
-        """Whether fewer than BACKLOG_ROUNDS rounds of the app's cap wait in `lane` now."""
+        """Whether fewer than BACKLOG_ROUNDS rounds of the app's cap wait in `lane` now, or are
+        held for late claims on their way (`wait_for_room`)."""
         with self._cond:
             return self._room(lane)
 
     def _room(self, lane: Lane) -> bool:
-        return self._backlog[lane] < BACKLOG_ROUNDS * config.max_inflight_per_app()
+        return self._backlog[lane] + self._held[lane] < BACKLOG_ROUNDS * config.max_inflight_per_app()
 
     def wait_for_room(self, lane: Lane, timeout: float) -> bool:
         """Wait until `has_room(lane)`, at most `timeout` seconds; whether it has (see the
-        module's docstring)."""
+        module's docstring). When it has, that room is held for the caller's fire, counted as if
+        it waited in the lane, until `release_room(lane)`: the caller releases it once the fire
+        has entered the lane (and counts there if it waits) or is not to be called at all."""
         deadline = self._monotonic() + timeout
         with self._cond:
             while not self._room(lane):
@@ -196,7 +202,16 @@ class Lanes:
                 if left <= 0:
                     return False
                 self._drained.wait(left)
+            self._held[lane] += 1
         return True
+
+    def release_room(self, lane: Lane) -> None:
+        """Give back the room `wait_for_room` held in `lane`."""
+        with self._cond:
+            self._held[lane] -= 1
+            if self._held[lane] <= 0:
+                del self._held[lane]
+            self._drained.notify_all()
 
     def _left(self, waiting: list[_Waiting]) -> None:
         """These callbacks stopped waiting (started or handed back). Called with the lock held."""

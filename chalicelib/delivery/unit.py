@@ -221,24 +221,29 @@ class Unit:
 
         def claim_then_call(fire: Fire, timer: TimerModel, inline: bool, gate_until: float | None = None) -> None:
             claim: Claim | None = None
+            held = False  # room in the fire's lane, held for it by the gate until it is entered there
             try:
                 if gate_until is not None:  # the process is behind: claimed only as the fire's lane makes room
-                    lanes.wait_for_room(lane_of(fire, timer), gate_until - time.monotonic())
+                    held = lanes.wait_for_room(lane_of(fire, timer), gate_until - time.monotonic())
                 claim = self._claim(fire)
                 if claim is None:
                     done.put(None)
             except BaseException as exc:
                 done.put(exc)
-            if inline:  # a single fire: its message's thread waits and calls
-                if claim is not None:
-                    self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
-            elif claim is not None and fire.due_time <= self._clock():
-                # due already (a late claim): entered from here at once, so that it counts in its
-                # lane's backlog before the next gated claim asks the lane for room
-                ready.put(None)  # (the unit's waiter counts every fire, claimed or not)
-                self._wait_and_enter(fire, timer, claim, secrets[fire.app], done, inline=False)
-            else:
-                ready.put(None if claim is None else (fire, timer, claim))
+            try:
+                if inline:  # a single fire: its message's thread waits and calls
+                    if claim is not None:
+                        self._wait_and_enter(fire, timer, claim, secrets[fire.app], done)
+                elif claim is not None and fire.due_time <= self._clock():
+                    # due already (a late claim): entered from here at once, so that it counts in
+                    # its lane's backlog before its held room is given back to the next gated claim
+                    ready.put(None)  # (the unit's waiter counts every fire, claimed or not)
+                    self._wait_and_enter(fire, timer, claim, secrets[fire.app], done, inline=False)
+                else:  # (not due yet: in no lane until its second, so it holds no room meanwhile)
+                    ready.put(None if claim is None else (fire, timer, claim))
+            finally:
+                if held:
+                    lanes.release_room(lane_of(fire, timer))
 
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)

@@ -216,9 +216,11 @@ def test_a_late_claim_waits_for_room_in_its_own_lane_only_and_goes_once_a_call_o
     caller = enter_in_background(lanes, lane, running)
     assert running.started.wait(5)
     assert lanes.wait_for_room(lane, timeout=0.0)  # one round waits at most: room
+    lanes.release_room(lane)
     for call in waiting:
         lanes.enter(lane, call.run, call.expire)
     assert lanes.wait_for_room(other, timeout=0.0)  # another app's lane is not held back
+    lanes.release_room(other)
     assert not lanes.wait_for_room(lane, timeout=0.05)  # two rounds wait and none ends: no room in time
     got_room = threading.Event()
     claimer = threading.Thread(target=lambda: lanes.wait_for_room(lane, timeout=10) and got_room.set())
@@ -231,6 +233,39 @@ def test_a_late_claim_waits_for_room_in_its_own_lane_only_and_goes_once_a_call_o
     assert waiting[1].started.wait(5)
     caller.join(5), claimer.join(5)
     assert not any(call.expired.is_set() for call in waiting)
+
+
+def test_late_claims_waiting_on_one_lane_take_its_room_one_by_one_until_each_gives_it_back(
+        pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cap 1: two callbacks waiting fill the lane for late claims. One waits, so there is room for
+    # one more, and eight claimers wait for room at once: one gets it, the others wait until it
+    # gives the room back (its fire in the lane by then, or dropped), not all at once.
+    monkeypatch.setenv("XTIMER_MAX_INFLIGHT_PER_APP", "1")
+    lanes = Lanes(pool, lane_wait=lambda: 10.0)
+    lane = Lane("a", "slow:80", retry=False)
+    running, queued = Call(), Call()
+    caller = enter_in_background(lanes, lane, running)
+    assert running.started.wait(5)
+    lanes.enter(lane, queued.run, queued.expire)  # one waits in the lane: room for one more
+    let_through = threading.Semaphore(0)
+    claimers = [threading.Thread(target=lambda: lanes.wait_for_room(lane, timeout=10) and let_through.release())
+                for _ in range(8)]
+    for claimer in claimers:
+        claimer.start()
+    assert let_through.acquire(timeout=5)
+    assert not let_through.acquire(timeout=0.1)  # the room is held: nobody else is let through
+    assert not lanes.has_room(lane)
+    for n in range(7):
+        lanes.release_room(lane)  # given back (say its claim found the fire done): the next goes
+        assert let_through.acquire(timeout=5)
+        assert not let_through.acquire(timeout=0.05)
+    lanes.release_room(lane)
+    assert lanes.has_room(lane)
+    running.release.set(), queued.release.set()
+    assert queued.started.wait(5)
+    caller.join(5)
+    for claimer in claimers:
+        claimer.join(5)
 
 
 def test_a_lane_that_drains_is_waited_for_and_only_a_stuck_one_hands_back(
