@@ -221,10 +221,12 @@ class Unit:
 
         def claim_then_call(fire: Fire, timer: TimerModel, inline: bool, gate_until: float | None = None) -> None:
             claim: Claim | None = None
-            held = False  # room in the fire's lane, held for it by the gate until it is entered there
+            held: fairness.Lane | None = None  # whose room the gate holds for the fire until it is entered
             try:
                 if gate_until is not None:  # the process is behind: claimed only as the fire's lane makes room
-                    held = lanes.wait_for_room(lane_of(fire, timer), gate_until - time.monotonic())
+                    lane = lane_of(fire, timer)
+                    if lanes.wait_for_room(lane, gate_until - time.monotonic()):
+                        held = lane
                 claim = self._claim(fire)
                 if claim is None:
                     done.put(None)
@@ -242,8 +244,8 @@ class Unit:
                 else:  # (not due yet: in no lane until its second, so it holds no room meanwhile)
                     ready.put(None if claim is None else (fire, timer, claim))
             finally:
-                if held:
-                    lanes.release_room(lane_of(fire, timer))
+                if held is not None:
+                    lanes.release_room(held)
 
         if len(live) == 1:
             claim_then_call(*live[0], inline=True)

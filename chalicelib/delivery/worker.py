@@ -49,8 +49,8 @@ flight at once took the local stack 6 s before the first call could go out."""
 LATE_CLAIM_THREADS = 32
 """Threads that claim the fires of late buckets (a process behind), each waiting first for room
 in the fire's lane (chalicelib.delivery.fairness); apart from CLAIM_THREADS, so that on-time fires
-never queue behind them. When a lane makes room, every thread waiting on it claims: the lane's
-backlog can pass fairness.BACKLOG_ROUNDS rounds of its app's cap by at most this many fires.
+never queue behind them. Threads waiting on one lane take its room one by one: each holds the
+room it was let through for until its fire is in the lane (fairness.Lanes.wait_for_room).
 
 Not fewer: these threads are the whole claim rate of a process that is behind, one claim round
 trip each at a time. A single app's 200 fires a second (the 1,000-timer series) fills its lane

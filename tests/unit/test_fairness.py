@@ -255,7 +255,7 @@ def test_late_claims_waiting_on_one_lane_take_its_room_one_by_one_until_each_giv
     assert let_through.acquire(timeout=5)
     assert not let_through.acquire(timeout=0.1)  # the room is held: nobody else is let through
     assert not lanes.has_room(lane)
-    for n in range(7):
+    for _ in range(7):
         lanes.release_room(lane)  # given back (say its claim found the fire done): the next goes
         assert let_through.acquire(timeout=5)
         assert not let_through.acquire(timeout=0.05)
