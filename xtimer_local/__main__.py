@@ -14,14 +14,18 @@ from xtimer_local.journal import StateDirBusy
 from xtimer_local.moto_child import MotoDidNotStart
 from xtimer_local.moto_internals import UnsupportedMoto
 from xtimer_local.stack import DEFAULT_STATE_DIR, LocalStack
+from xtimer_local.worker_child import WorkerDidNotStart
 
 
 @click.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
-@click.option("--pollers", type=int, default=4, show_default=True, help="Concurrent worker pollers.")
+@click.option("--pollers", type=int, default=4, show_default=True, help="Concurrent worker pollers (per worker process).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Batches the worker handles at once (Lambda's concurrency).")
+              help="Batches the worker handles at once (Lambda's concurrency), per worker process.")
+@click.option("--worker-processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes the worker runs in, as Lambda's containers: this one and N-1 more "
+                   "(xtimer_local/worker_child.py); more send a herd of callbacks faster.")
 @click.option("--endpoint-url", default=lambda: os.environ.get("AWS_ENDPOINT_URL") or None,
               help="Use this AWS endpoint (LocalStack, a shared moto) instead of starting moto.")
 @click.option("--moto-speedups/--no-moto-speedups", default=True, show_default=True,
@@ -35,14 +39,14 @@ from xtimer_local.stack import DEFAULT_STATE_DIR, LocalStack
               help="Where the embedded moto keeps its state across restarts.")
 @click.option("--fresh", is_flag=True, help="Start empty: forget the state kept in --state-dir.")
 @click.option("--ephemeral", is_flag=True, help="Keep nothing on disk: the state is gone when the stack stops.")
-def main(host: str, port: int, pollers: int, concurrency: int, endpoint_url: str | None,
+def main(host: str, port: int, pollers: int, concurrency: int, worker_processes: int, endpoint_url: str | None,
          moto_speedups: bool, moto_process: bool, state_dir: Path, fresh: bool, ephemeral: bool) -> None:
     """Run the API, the minute tick and the worker on an embedded moto-backed AWS."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stdout)
     for noisy in ("botocore", "urllib3", "werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    stack = LocalStack(host=host, port=port, pollers=pollers, concurrency=concurrency,
+    stack = LocalStack(host=host, port=port, pollers=pollers, concurrency=concurrency, worker_processes=worker_processes,
                        endpoint_url=endpoint_url, moto_speedups=moto_speedups, moto_process=moto_process,
                        state_dir=None if ephemeral else state_dir.resolve(), fresh=fresh)
     # SIGINT (Ctrl-C) and SIGTERM both ask for the orderly stop. Set explicitly: a process started
@@ -53,7 +57,7 @@ def main(host: str, port: int, pollers: int, concurrency: int, endpoint_url: str
     problem = None
     try:
         stack.start()
-    except (StateDirBusy, UnsupportedMoto, MotoDidNotStart) as exc:
+    except (StateDirBusy, UnsupportedMoto, MotoDidNotStart, WorkerDidNotStart) as exc:
         problem = str(exc)
     except OSError as exc:
         problem = f"could not start: {exc} (is port {port} taken? set PORT=...)"

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -19,6 +22,7 @@ from typing import Any, Callable
 
 from chalicelib import heap
 from xtimer_local.moto_child import MotoChild
+from xtimer_local.worker_child import WorkerChild
 from xtimer_local.stopping import Stopping, StoppableSleep
 
 log = logging.getLogger("xtimer.local")
@@ -91,8 +95,9 @@ class TickLoop(threading.Thread):
 class LocalStack:
     host: str = "127.0.0.1"
     port: int = 8000
-    pollers: int = 4
-    concurrency: int = 64  # batches handled at once, as Lambda's concurrency (xtimer_local.poller.Invocations)
+    pollers: int = 4  # per worker process
+    concurrency: int = 64  # batches handled at once per worker process, as Lambda's concurrency (poller.Invocations)
+    worker_processes: int = 1  # this one, and the rest in processes of their own (xtimer_local.worker_child)
     endpoint_url: str | None = None  # use this AWS endpoint instead of starting moto
     moto_speedups: bool = True  # the embedded moto's speed-ups (xtimer_local.moto_speedups, moto_dynamodb_speedups)
     moto_process: bool = True  # the embedded moto in a child process (xtimer_local.moto_server)
@@ -103,11 +108,19 @@ class LocalStack:
     dev_key: str | None = None
     _moto: Any = None
     _moto_child: MotoChild | None = None
-    _invocations: Any = None
-    _held: Any = None
+    _workers: Any = None  # this process's WorkerPool
+    _worker_children: list[WorkerChild] = field(default_factory=list)
+    _metrics_dir: str | None = None  # the worker processes' metrics files (prometheus_client multiprocess)
     _api: Any = None
-    _sqs: Any = None
-    _queue_url: str | None = None
+
+    def _share_metrics(self) -> None:
+        """/metrics adds up every worker process's figures (chalicelib/observability/prometheus.py)."""
+        if "prometheus_client" in sys.modules:
+            log.warning("prometheus_client was imported before the stack started: /metrics counts this "
+                        "process's worker only, not the other worker processes'")
+            return
+        self._metrics_dir = tempfile.mkdtemp(prefix="xtimer-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
 
     @property
     def api_url(self) -> str:
@@ -116,11 +129,13 @@ class LocalStack:
     def start(self) -> None:
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or self._start_moto()
         os.environ.update(local_environment(endpoint))
+        if self.worker_processes > 1:
+            self._share_metrics()
 
         import app as chalice_app  # after the environment is set: the worker's queue name is read at import
         from chalicelib import wiring
         from chalicelib.storage import aws, resources
-        from xtimer_local.poller import Held, Invocations, Poller
+        from xtimer_local.worker_pool import WorkerPool
 
         # The service, bound to the local endpoint, with a sleep that ends when the stack stops.
         wiring.use(wiring.build(sleep=StoppableSleep(self.stop_event)))
@@ -133,17 +148,18 @@ class LocalStack:
         from chalicelib import config
         url = sqs.get_queue_url(QueueName=config.fire_queue())["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self._sqs, self._queue_url = sqs, url
-        self._invocations = Invocations(self.concurrency)
-        self._held = Held()
-        for number in range(self.pollers):
-            self._threads.append(Poller(sqs, url, arn, chalice_app.worker, self.stop_event, name=f"worker-{number}",
-                                        invocations=self._invocations, held=self._held))
+        for number in range(1, self.worker_processes):
+            self._worker_children.append(WorkerChild(number, pollers=self.pollers,
+                                                     concurrency=self.concurrency).start())
+        self._workers = WorkerPool(sqs, url, arn, chalice_app.worker, self.stop_event, pollers=self.pollers,
+                                   concurrency=self.concurrency)
+        self._workers.start()
         self._threads.append(TickLoop(chalice_app.tick, self.stop_event))
         for thread in self._threads:
             thread.start()
-        log.info("tick every minute, %s worker pollers on %s, up to %s batches at once", self.pollers,
-                 config.fire_queue(), self.concurrency)
+        log.info("tick every minute, %s worker pollers on %s, up to %s batches at once%s", self.pollers,
+                 config.fire_queue(), self.concurrency,
+                 f", in each of {self.worker_processes} worker processes" if self.worker_processes > 1 else "")
         if config.allow_loopback_callbacks():
             log.info("callbacks to 127.0.0.1 and localhost are allowed (XTIMER_ALLOW_LOOPBACK_CALLBACKS=false "
                      "refuses them, as a deployed stage does)")
@@ -205,35 +221,36 @@ class LocalStack:
         began = time.monotonic()
         deadline = began + STOP_BUDGET_SECONDS
         self.stop_event.set()
+        for child in self._worker_children:
+            child.ask_to_stop()  # each stops as this process's worker does, at the same time
         steps: dict[str, float] = {}
         api = threading.Thread(target=self._api.shutdown, name="api-shutdown") if self._api is not None else None
         if api is not None:
             api.start()  # its loop notices within 0.5 s; meanwhile the pollers end their long polls
+        if self._workers is not None:
+            self._workers.join_pollers(deadline)
         for thread in self._threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
         if api is not None:
             api.join(timeout=max(0.1, deadline - time.monotonic()))
         steps["work"] = time.monotonic() - began
-        if self._invocations is not None:
-            if not self._invocations.wait_idle(max(0.1, deadline - time.monotonic())):
-                log.warning("callbacks still running after %.0f s; their fires are handed back too",
-                            STOP_BUDGET_SECONDS)
-            self._invocations.shutdown(wait=False)
-        steps["callbacks"] = time.monotonic() - began - sum(steps.values())
-        if self._held is not None and len(self._held):
-            try:
-                handed = self._held.hand_back(self._sqs, self._queue_url)
-                log.info("%s held fire messages handed back to the queue; they are made after the next start",
-                         handed)
-            except Exception as exc:  # moto gone already (it should not be): the visibility timeout does it
-                log.warning("could not hand the held messages back (%s); they show up again after the "
-                            "queue's visibility timeout", exc)
-        steps["hand-back"] = time.monotonic() - began - sum(steps.values())
+        if self._workers is not None:
+            self._workers.finish(deadline)
+        for child in self._worker_children:  # before moto stops: they hand their held messages back to it
+            if not child.wait(deadline + 1 - time.monotonic()):
+                log.warning("worker process %s did not stop in time and was killed; the fires it held show up "
+                            "again after the queue's visibility timeout", child.number)
+        self._worker_children = []
+        steps["callbacks and hand-back"] = time.monotonic() - began - sum(steps.values())
         if self._moto is not None:
             self._moto.stop()
         if self._moto_child is not None:
             self._moto_child.stop()
             self._moto_child = None
         steps["moto"] = time.monotonic() - began - sum(steps.values())
+        if self._metrics_dir is not None:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            self._metrics_dir = None
         log.info("stopped in %.1f s (%s)", time.monotonic() - began,
                  ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))

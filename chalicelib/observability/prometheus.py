@@ -1,8 +1,16 @@
 """The local stack's sink: counters and histograms in a prometheus_client registry, which
-`GET /metrics` renders in Prometheus' text format (what the original xtimer exported)."""
+`GET /metrics` renders in Prometheus' text format (what the original xtimer exported).
+
+A local stack with several worker processes (`--worker-processes`) sets PROMETHEUS_MULTIPROC_DIR
+before anything imports prometheus_client: every process then keeps its figures in files there
+(prometheus_client's multiprocess mode), and the scrape adds them up across the processes.
+"""
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chalicelib.observability.catalog import METRICS, Kind, Metric
@@ -36,4 +44,9 @@ class PrometheusSink:
         pass  # scraped, not pushed
 
     def exposition(self) -> str:
-        return generate_latest(self.registry).decode("utf-8")
+        shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not shared:
+            return generate_latest(self.registry).decode("utf-8")
+        every_process = CollectorRegistry()
+        MultiProcessCollector(every_process, path=shared)
+        return generate_latest(every_process).decode("utf-8")

@@ -82,10 +82,12 @@ def test_fresh_starts_empty(tmp_path: Path) -> None:
         stack.stop()
 
 
-def test_a_restart_in_the_middle_of_firing_loses_no_fire_and_doubles_none(tmp_path: Path,
-                                                                          receiver: Receiver) -> None:
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-worker-process", "two-worker-processes"])
+def test_a_restart_in_the_middle_of_firing_loses_no_fire_and_doubles_none(tmp_path: Path, receiver: Receiver,
+                                                                          processes: int) -> None:
     state = tmp_path / "state"
-    stack = StackProcess(tmp_path / "stack.log", "--state-dir", str(state)).start()
+    args = ("--state-dir", str(state), "--worker-processes", str(processes))
+    stack = StackProcess(tmp_path / "stack.log", *args).start()
     try:
         api = client(stack)
         timers = [create_enabled(api, "demo", f"t{n}", receiver.url(f"/t{n}")) for n in range(3)]
@@ -99,7 +101,7 @@ def test_a_restart_in_the_middle_of_firing_loses_no_fire_and_doubles_none(tmp_pa
         made_before = {k for k in fires_by_timer(receiver)}
         time.sleep(3)  # fires fall due while it is down
 
-        stack = StackProcess(tmp_path / "stack.log", "--state-dir", str(state)).start()
+        stack = StackProcess(tmp_path / "stack.log", *args).start()
         # Every fire from the first one made to a few seconds after the restart, once each. A fire
         # held at the Ctrl-C was claimed; it is made again once that claim's lease (60 s) is over.
         until_ms = int((time.time() + 4) * 1000) // 2000 * 2000
@@ -127,13 +129,17 @@ def test_a_restart_in_the_middle_of_firing_loses_no_fire_and_doubles_none(tmp_pa
         stack.stop()
 
 
-def test_ctrl_c_stops_the_stack_quickly_and_cleanly(tmp_path: Path, receiver: Receiver) -> None:
-    stack = StackProcess(tmp_path / "stack.log", "--state-dir", str(tmp_path / "state")).start()
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-worker-process", "two-worker-processes"])
+def test_ctrl_c_stops_the_stack_quickly_and_cleanly(tmp_path: Path, receiver: Receiver, processes: int) -> None:
+    stack = StackProcess(tmp_path / "stack.log", "--state-dir", str(tmp_path / "state"),
+                         "--worker-processes", str(processes)).start()
     try:
         api = client(stack)
         for n in range(5):
             create_enabled(api, "demo", f"t{n}", receiver.url(f"/t{n}"))
         receiver.wait_for(15, timeout=40)  # every timer has fired a few times; more are held now
+        children = stack.children()  # its moto, and its other worker processes
+        assert len(children) == processes, stack.output()
         code, seconds = stack.interrupt()
         print(f"Ctrl-C to exit: {seconds:.2f} s")
         output = stack.output()
@@ -141,6 +147,7 @@ def test_ctrl_c_stops_the_stack_quickly_and_cleanly(tmp_path: Path, receiver: Re
         assert seconds < 15, output
         assert "Traceback" not in output and "Error" not in output, output
         assert "stopped in" in output
+        assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == [], "a child process outlived the stack"
     finally:
         stack.stop()
 

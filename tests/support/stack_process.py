@@ -61,6 +61,15 @@ class StackProcess:
     def moto_pid(self) -> int:
         return int(self.found(r"embedded AWS \(moto\) on \S+ \(process (\d+)\)"))
 
+    def children(self) -> list[int]:
+        """The stack's child processes: its moto, and its other worker processes (--worker-processes)."""
+        assert self.process is not None
+        try:
+            with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children", encoding="ascii") as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
     def interrupt(self, timeout: float = 60.0) -> tuple[int, float]:
         """Ctrl-C in a terminal: SIGINT to the whole process group. Returns (exit code, seconds)."""
         assert self.process is not None
