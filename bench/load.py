@@ -31,7 +31,7 @@ from typing import Any
 from bench import analysis, machine, report
 from bench.api import TimerMaker, XtimerClient, outside_the_run
 from bench.precision import PATH_PREFIX, CpuMeter, QueueWatch, log, to_callback
-from bench.stack import StackProcess
+from bench.stack import WORKER_PROCESSES, StackProcess
 from bench.fast_receiver import FastReceiver
 from tests.support.receiver import Request
 
@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=600.0,
                    help="seconds after the target minute's end to wait for the last fires (later ones count as missing)")
     p.add_argument("--pollers", type=int, default=None, help="worker pollers of the local stack (None: its default)")
+    p.add_argument("--worker-processes", type=int, default=WORKER_PROCESSES,
+                   help="the local stack's worker processes (bench/stack.py: WORKER_PROCESSES)")
     p.add_argument("--stack-arg", action="append", default=[], metavar="ARG", help="pass ARG to `python -m xtimer_local`")
     p.add_argument("--progress", type=float, default=15.0, help="seconds between progress lines")
     p.add_argument("--out", type=Path, default=report.RESULTS, help="directory for the JSON and Markdown results")
@@ -190,6 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stem = report.stem("load", args.label)
     env = stack_env(args)
     stack = StackProcess(args.out / "raw" / f"{stem}-stack.log", pollers=args.pollers, env=env,
+                         worker_processes=args.worker_processes,
                          extra_args=tuple(args.stack_arg))
     receiver = FastReceiver().start()
     bodies: dict[str, str] = {}
@@ -214,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stem": stem,
         "machine": described,
         "config": {"timers": args.timers, "threads": args.threads, "probe": args.probe, "margin_s": args.margin,
-                   "drain_s": args.drain, "pollers": args.pollers, "stack_args": args.stack_arg,
+                   "drain_s": args.drain, "pollers": args.pollers, "worker_processes": args.worker_processes, "stack_args": args.stack_arg,
                    "stack_env": env, "app": APP, "cron_form": f"S M * * * * (S = i % {args.spread}, M = T's minute)",
                    "spread_s": args.spread},
         "stack": {"command": stack.command[1:], "started_in_s": round(stack.started_in or 0, 1),

@@ -130,14 +130,25 @@ class QueueWatch:
                 "delayed": int(attrs["ApproximateNumberOfMessagesDelayed"])}
 
 
+def child_name(pid: int) -> str:
+    """"worker-p1", "worker-p2"... for the stack's extra worker processes, "moto" for its moto."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"child-{pid}"
+    if b"xtimer_local.worker_child" in args and b"--number" in args:
+        return "worker-p" + args[args.index(b"--number") + 1].decode("ascii", "replace")
+    return "moto"
+
+
 class CpuMeter:
-    """CPU used by the stack, its moto (a child process, unless it runs inside the stack) and this
-    benchmark, in % of one core between two readings."""
+    """CPU used by the stack, its moto (a child process, unless it runs inside the stack), its extra
+    worker processes (`--worker-processes`) and this benchmark, in % of one core between two readings."""
 
     def __init__(self, stack: StackProcess) -> None:
         self.processes = {"stack": stack.pid, "bench": os.getpid()}
         for child in stack.children():
-            self.processes["moto"] = child
+            self.processes[child_name(child)] = child
         self._last = self.read()
 
     def read(self) -> tuple[float, dict[str, float]]:

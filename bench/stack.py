@@ -26,6 +26,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+WORKER_PROCESSES = 1
+"""The worker processes of every stack a benchmark starts (`--worker-processes`). The published
+figures are from one; `bench.load --worker-processes 2` measured the 300-timer herd faster on the
+2-core machines (docs/benchmarks.md), but make bench has not been run with two yet."""
+
+
 class StackError(RuntimeError):
     pass
 
@@ -34,11 +40,13 @@ class StackProcess:
     """`python -m xtimer_local --port <free port>` with its output in `log_path`."""
 
     def __init__(self, log_path: Path, *, pollers: int | None = None, extra_args: tuple[str, ...] = (),
-                 host: str = "127.0.0.1", env: dict[str, str] | None = None) -> None:
+                 host: str = "127.0.0.1", env: dict[str, str] | None = None,
+                 worker_processes: int = WORKER_PROCESSES) -> None:
         self.log_path = log_path
         self.host = host
         self.port = 0
         self.pollers = pollers
+        self.worker_processes = worker_processes
         self.extra_args = extra_args
         self.env = dict(env or {})  # added to this process's environment
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,6 +69,8 @@ class StackProcess:
         args = [sys.executable, "-m", "xtimer_local", "--host", self.host, "--port", str(self.port), "--ephemeral"]
         if self.pollers is not None:
             args += ["--pollers", str(self.pollers)]
+        if self.worker_processes != 1:
+            args += ["--worker-processes", str(self.worker_processes)]
         return args + list(self.extra_args)
 
     def start(self, timeout: float = 90.0) -> StackProcess:
