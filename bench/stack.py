@@ -26,10 +26,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-WORKER_PROCESSES = 1
-"""The worker processes of every stack a benchmark starts (`--worker-processes`). The published
-figures are from one; `bench.load --worker-processes 2` measured the 300-timer herd faster on the
-2-core machines (docs/benchmarks.md), but make bench has not been run with two yet."""
+WORKER_PROCESSES = 2
+"""The worker processes of every stack a benchmark starts (`--worker-processes`): two, as Lambda
+runs a herd's batches in several containers, and because one process sends no faster than one
+Python process can (the bare loop's rate). Until 2026-12-06 the suite ran with one; that A/B is in
+docs/benchmarks.md."""
 
 
 class StackError(RuntimeError):

@@ -42,7 +42,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import aws_model, costs, fairness, machine, plots, report, series
+from bench.stack import WORKER_PROCESSES
 from bench.precision import log
+
+
+STACKS_NOTE = (f"every local stack of the series, the herd and the fairness runs has its worker in {WORKER_PROCESSES} "
+               "processes (--worker-processes; bench/stack.py: WORKER_PROCESSES)")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,8 @@ FULL = Plan(
     scale_flat=["--sizes", "0,1000,10000,100000", "--ahead", "120", "--minutes", "2", "--herd", "0"],
     scale_cost=["--sizes", "", "--ahead", "600", "--minutes", "2", "--herd", "300"],
     throughput=["--tick-timers", "1000", "--worker-fires", "600"],
-    notes=["windows shortened to fit the suite in 15 minutes: 2 timers 30 s, 100 timers 60 s, 1,000 and 5,000 "
+    notes=[STACKS_NOTE,
+           "windows shortened to fit the suite in 15 minutes: 2 timers 30 s, 100 timers 60 s, 1,000 and 5,000 "
            "timers 60 s (held to the window's minutes, so creating them does not load the stack); late callbacks "
            "are awaited 5-15 s, so a saturated stack's backlog shows as missing fires"],
     cost_note="sparse: a run of its own at the deployed XTIMER_ENQUEUE_AHEAD_SECONDS=600 (cursors written once "
@@ -81,7 +87,7 @@ QUICK = Plan(
     scale_cost=None,
     throughput=["--tick-timers", "500", "--worker-fires", "300"],
     fairness=fairness.QUICK,
-    notes=["quick mode: 30 s windows, 2 and 100 timers only, scale with 0 and 1,000 idle timers"],
+    notes=[STACKS_NOTE, "quick mode: 30 s windows, 2 and 100 timers only, scale with 0 and 1,000 idle timers"],
     cost_note="quick mode: the cost at XTIMER_ENQUEUE_AHEAD_SECONDS=120, as the local stack (deployed: 600, "
               "which writes each cursor less often: cheaper, the sparse scenario most)",
 )
