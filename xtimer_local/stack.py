@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from chalicelib import heap
 from xtimer_local.moto_child import MotoChild
@@ -28,10 +28,16 @@ from xtimer_local.stopping import Stopping, StoppableSleep
 log = logging.getLogger("xtimer.local")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+def free_port(host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
+    """A port the OS says is free on `host`, other than those in `avoid`: ports chosen but not
+    yet bound (the API's `--port`, picked free by the caller, is free until the API binds it
+    after moto has started, so moto's own pick could otherwise be the same)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".xtimer-local"
@@ -182,7 +188,7 @@ class LocalStack:
         return key
 
     def _start_moto(self) -> str:
-        port = free_port(self.host)
+        port = free_port(self.host, avoid={self.port})
         endpoint = f"http://{self.host}:{port}"
         if self.state_dir is None:
             log.info("state: in memory only; it is gone when the stack stops")
