@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import aws_model, costs, fairness, machine, plots, report, series
-from bench.stack import WORKER_PROCESSES
 from bench.precision import log
+from bench.stack import WORKER_PROCESSES
 
 
 STACKS_NOTE = (f"every local stack of the series, the herd and the fairness runs has its worker in {WORKER_PROCESSES} "
